@@ -1,0 +1,81 @@
+/* file.c - the OTLP JSON-lines file sink (OTCSHIM_OUTPUT).
+ *
+ * One TracesData object per line. The file is opened with O_APPEND and every
+ * line goes out in a single write(2) (looping only on a short write), so a
+ * parent and its forked children can share one file without tearing lines.
+ */
+#include "exp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct file_state {
+	char *path;
+	int fd;
+	int warned;
+	ots_buf_t buf;
+} file_state_t;
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int file_export(ots_sink_t *s, const ots_resource_t *res, const ots_span_t *spans, size_t n,
+		       uint64_t deadline)
+{
+	(void)deadline;
+	file_state_t *f = s->state;
+	if (f->fd < 0) {
+		f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (f->fd < 0) {
+			if (!f->warned++)
+				OTS_WARN("cannot open OTCSHIM_OUTPUT=%s (errno %d); spans not written",
+					 f->path, errno);
+			return -EIO;
+		}
+	}
+	ots_buf_reset(&f->buf);
+	ots_json_encode(&f->buf, res, spans, n);
+	ots_buf_append(&f->buf, "\n", 1);
+	if (f->buf.oom)
+		return -ENOMEM;
+	int rc = write_all(f->fd, f->buf.data, f->buf.len);
+	if (rc < 0 && !f->warned++)
+		OTS_WARN("writing OTCSHIM_OUTPUT=%s failed (errno %d)", f->path, -rc);
+	return rc;
+}
+
+static void file_after_fork(ots_sink_t *s)
+{
+	(void)s; /* the fd is shared and O_APPEND: keep it */
+}
+
+ots_sink_t *ots_file_sink_open(const char *path)
+{
+	ots_sink_t *s = calloc(1, sizeof *s);
+	file_state_t *f = calloc(1, sizeof *f);
+	if (!s || !f || !(f->path = strdup(path))) {
+		free(s);
+		free(f);
+		return NULL;
+	}
+	f->fd = -1;
+	s->name = "file";
+	s->export = file_export;
+	s->after_fork = file_after_fork;
+	s->state = f;
+	return s;
+}

@@ -1,0 +1,517 @@
+/* config.c - every option of the shim, read once from the environment.
+ *
+ * The OpenTelemetry variables follow the SDK specification's rules: an empty
+ * value is the same as unset; a value that does not parse gives one warning
+ * and the default; booleans are "true"/"false" (case-insensitive); durations of
+ * OTEL_* variables are integer milliseconds. OTCSHIM_* durations also accept a
+ * unit (ns, us, ms, s, m); a bare number is milliseconds.
+ *
+ * Runs once during init, never on a hot path, so it may allocate.
+ */
+#include "ots.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+ots_config_t ots_cfg;
+
+static const char *(*env)(const char *);
+
+static const char *getenv_nonempty(const char *name)
+{
+	const char *v = env(name);
+	return (v && *v) ? v : NULL;
+}
+
+int ots_config_parse_bool(const char *s, int *out)
+{
+	if (!strcasecmp(s, "true")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcasecmp(s, "false")) {
+		*out = 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int ots_config_parse_duration(const char *s, uint64_t default_unit_ns, uint64_t *out)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	double v = strtod(s, &end);
+	if (errno || v < 0)
+		return -EINVAL;
+	uint64_t unit = default_unit_ns;
+	if (*end) {
+		static const struct {
+			const char *name;
+			uint64_t ns;
+		} units[] = { { "ns", 1 },
+			      { "us", 1000 },
+			      { "µs", 1000 },
+			      { "ms", 1000000 },
+			      { "s", 1000000000ull },
+			      { "m", 60000000000ull } };
+		size_t i;
+		for (i = 0; i < sizeof units / sizeof units[0]; i++)
+			if (!strcmp(end, units[i].name))
+				break;
+		if (i == sizeof units / sizeof units[0])
+			return -EINVAL;
+		unit = units[i].ns;
+	}
+	double ns = v * (double)unit;
+	if (ns > 1e18)
+		return -EINVAL;
+	*out = (uint64_t)ns;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} families[] = {
+	{ "mutex", OTS_FAM_MUTEX }, { "rwlock", OTS_FAM_RWLOCK },   { "cond", OTS_FAM_COND },
+	{ "sem", OTS_FAM_SEM },     { "once", OTS_FAM_ONCE },       { "join", OTS_FAM_JOIN },
+	{ "barrier", OTS_FAM_BARRIER }, { "spin", OTS_FAM_SPIN },   { "thread", OTS_FAM_THREAD },
+	{ "all", OTS_FAM_ALL },     { "none", 0 },
+};
+
+int ots_config_parse_hooks(const char *s, uint32_t *out)
+{
+	uint32_t mask = 0;
+	int bad = 0;
+	const char *p = s;
+	while (*p) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *e = p;
+		while (*e && *e != ',' && !isspace((unsigned char)*e))
+			e++;
+		size_t n = (size_t)(e - p), i;
+		for (i = 0; i < sizeof families / sizeof families[0]; i++)
+			if (strlen(families[i].name) == n && !strncasecmp(p, families[i].name, n))
+				break;
+		if (i == sizeof families / sizeof families[0])
+			bad = 1;
+		else
+			mask |= families[i].bit;
+		p = e;
+	}
+	if (bad)
+		return -EINVAL;
+	*out = mask;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *ots_config_pct_decode(const char *src, size_t len)
+{
+	char *out = malloc(len + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (src[i] == '%') {
+			int a = i + 1 < len ? hexval((unsigned char)src[i + 1]) : -1;
+			int b = i + 2 < len ? hexval((unsigned char)src[i + 2]) : -1;
+			if (a < 0 || b < 0) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(a * 16 + b);
+			i += 2;
+		} else {
+			out[o++] = src[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void trim(const char **b, const char **e)
+{
+	while (*b < *e && isspace((unsigned char)**b))
+		(*b)++;
+	while (*e > *b && isspace((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
+int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char *v, void *arg),
+			     void *arg)
+{
+	int count = 0, bad = 0;
+	const char *p = s;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+		const char *kb = p, *ke = eq ? eq : e;
+		trim(&kb, &ke);
+		if (kb == ke && !eq) {
+			/* an empty member (",,"): ignore */
+		} else if (!eq || kb == ke) {
+			bad = 1;
+		} else {
+			const char *vb = eq + 1, *ve = e;
+			trim(&vb, &ve);
+			/* baggage properties (";...") are not part of the value */
+			const char *semi = memchr(vb, ';', (size_t)(ve - vb));
+			if (semi) {
+				ve = semi;
+				trim(&vb, &ve);
+			}
+			char *k = ots_config_pct_decode(kb, (size_t)(ke - kb));
+			char *v = ots_config_pct_decode(vb, (size_t)(ve - vb));
+			if (!k || !v || !*k) {
+				bad = 1;
+			} else {
+				cb(k, v, arg);
+				count++;
+			}
+			free(k);
+			free(v);
+		}
+		p = *e ? e + 1 : e;
+	}
+	return bad ? -EINVAL : count;
+}
+
+static void count_cb(const char *k, const char *v, void *arg)
+{
+	(void)k;
+	(void)v;
+	(*(int *)arg)++;
+}
+
+/* --- readers: one warning per bad variable, default kept ------------------ */
+
+static void read_bool(const char *name, int *dst)
+{
+	const char *v = getenv_nonempty(name);
+	if (v && ots_config_parse_bool(v, dst) < 0) {
+		OTS_WARN("%s=\"%s\" is not true or false; using false", name, v);
+		*dst = 0;
+	}
+}
+
+static void read_u32(const char *name, uint32_t min, uint32_t max, uint32_t *dst)
+{
+	const char *v = getenv_nonempty(name);
+	if (v && ots_config_parse_u32(v, min, max, dst) < 0)
+		OTS_WARN("%s=\"%s\" is not a whole number from %u to %u; using %u", name, v, min,
+			 max, *dst);
+}
+
+/* OTEL_* durations: integer milliseconds. */
+static void read_ms(const char *name, uint64_t *dst)
+{
+	const char *v = getenv_nonempty(name);
+	uint32_t ms;
+	if (!v)
+		return;
+	if (ots_config_parse_u32(v, 0, 0x7fffffff, &ms) < 0) {
+		OTS_WARN("%s=\"%s\" is not a duration in milliseconds; using %llu", name, v,
+			 (unsigned long long)(*dst / 1000000));
+		return;
+	}
+	*dst = (uint64_t)ms * 1000000ull;
+}
+
+/* OTCSHIM_* durations: with a unit, bare = ms. */
+static void read_duration(const char *name, uint64_t *dst)
+{
+	const char *v = getenv_nonempty(name);
+	if (v && ots_config_parse_duration(v, 1000000ull, dst) < 0)
+		OTS_WARN("%s=\"%s\" is not a duration (such as 100us, 2ms, 1s); using %lluus",
+			 name, v, (unsigned long long)(*dst / 1000));
+}
+
+static char *dup_or_null(const char *v)
+{
+	return v ? strdup(v) : NULL;
+}
+
+/* The signal-specific variable wins over the general one. */
+static const char *otlp_var(const char *suffix)
+{
+	char a[96], b[96];
+	snprintf(a, sizeof a, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
+	snprintf(b, sizeof b, "OTEL_EXPORTER_OTLP_%s", suffix);
+	const char *v = getenv_nonempty(a);
+	return v ? v : getenv_nonempty(b);
+}
+
+static int valid_url(const char *u)
+{
+	if (strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8))
+		return 0;
+	const char *host = strstr(u, "//") + 2;
+	return *host && *host != '/' && !strpbrk(u, " \t\r\n");
+}
+
+/* Spec: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is; the general
+ * OTEL_EXPORTER_OTLP_ENDPOINT gets "v1/traces" appended after exactly one '/'. */
+static char *resolve_endpoint(int *set)
+{
+	const char *t = getenv_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	const char *g = getenv_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT");
+	*set = 0;
+	if (t) {
+		if (valid_url(t)) {
+			*set = 1;
+			return strdup(t);
+		}
+		OTS_WARN("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=\"%s\" is not an http(s) URL; ignored",
+			 t);
+	}
+	if (g) {
+		if (valid_url(g)) {
+			size_t n = strlen(g);
+			char *u = malloc(n + 12);
+			if (!u)
+				return NULL;
+			memcpy(u, g, n + 1);
+			if (n == 0 || u[n - 1] != '/')
+				strcat(u, "/");
+			strcat(u, "v1/traces");
+			*set = 1;
+			return u;
+		}
+		OTS_WARN("OTEL_EXPORTER_OTLP_ENDPOINT=\"%s\" is not an http(s) URL; ignored", g);
+	}
+	return strdup("http://localhost:4318/v1/traces");
+}
+
+static char **split_endpoints(const char *s)
+{
+	size_t n = 1;
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	char **v = calloc(n + 1, sizeof *v);
+	if (!v)
+		return NULL;
+	size_t k = 0;
+	const char *p = s;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		const char *b = p, *ee = e;
+		trim(&b, &ee);
+		if (ee > b) {
+			char *u = strndup(b, (size_t)(ee - b));
+			if (u && valid_url(u))
+				v[k++] = u;
+			else {
+				OTS_WARN("OTCSHIM_ENDPOINTS: \"%s\" is not an http(s) URL; skipped",
+					 u ? u : "?");
+				free(u);
+			}
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (!k) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static const char *default_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+void ots_config_load(const char *(*getenv_fn)(const char *))
+{
+	env = getenv_fn ? getenv_fn : default_getenv;
+	ots_config_free();
+	ots_config_t *c = &ots_cfg;
+	memset(c, 0, sizeof *c);
+	c->traces_exporter_otlp = 1;
+	c->min_wait_ns = 100000;
+	c->pool_size = 512;
+	c->shutdown_timeout_ns = 2000000000ull;
+	c->hooks = OTS_FAM_ALL;
+	c->stack_depth = 16;
+	c->segment_ns = 60000000000ull;
+	c->otlp_timeout_ns = 10000000000ull;
+	c->bsp_schedule_delay_ns = 5000000000ull;
+	c->bsp_export_timeout_ns = 30000000000ull;
+	c->bsp_max_queue = 2048;
+	c->bsp_max_batch = 512;
+
+	/* OTCSHIM_DEBUG first, so later warnings can be accompanied by debug lines */
+	read_bool("OTCSHIM_DEBUG", &c->debug);
+	read_bool("OTEL_SDK_DISABLED", &c->sdk_disabled);
+
+	const char *v;
+	if ((v = getenv_nonempty("OTEL_SERVICE_NAME")))
+		c->service_name = strdup(v);
+	if ((v = getenv_nonempty("OTEL_RESOURCE_ATTRIBUTES"))) {
+		int n = 0;
+		if (ots_config_parse_kv_list(v, count_cb, &n) < 0)
+			OTS_WARN("OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs "
+				 "(percent-encoded); ignored");
+		else
+			c->resource_attrs = strdup(v);
+	}
+	if ((v = getenv_nonempty("OTEL_TRACES_EXPORTER"))) {
+		int otlp = 0, none = 0;
+		char *copy = strdup(v), *save = NULL;
+		for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t;
+		     t = strtok_r(NULL, ", ", &save)) {
+			if (!strcasecmp(t, "otlp"))
+				otlp = 1;
+			else if (!strcasecmp(t, "none"))
+				none = 1;
+			else
+				OTS_WARN("OTEL_TRACES_EXPORTER: \"%s\" is not supported (otlp, none); "
+					 "ignored",
+					 t);
+		}
+		free(copy);
+		c->traces_exporter_otlp = none ? 0 : (otlp ? 1 : c->traces_exporter_otlp);
+	}
+	if ((v = getenv_nonempty("OTCSHIM_OUTPUT")))
+		c->output_path = strdup(v);
+	read_duration("OTCSHIM_MIN_WAIT", &c->min_wait_ns);
+	read_u32("OTCSHIM_POOL_SIZE", 16, 1u << 20, &c->pool_size);
+	read_duration("OTCSHIM_SHUTDOWN_TIMEOUT", &c->shutdown_timeout_ns);
+	read_u32("OTCSHIM_STACK_DEPTH", 0, OTS_MAX_FRAMES, &c->stack_depth);
+	read_duration("OTCSHIM_SEGMENT", &c->segment_ns);
+	if ((v = getenv_nonempty("OTCSHIM_HOOKS")) && ots_config_parse_hooks(v, &c->hooks) < 0)
+		OTS_WARN("OTCSHIM_HOOKS=\"%s\": unknown family (mutex, rwlock, cond, sem, once, "
+			 "join, barrier, spin, thread, all, none); using all",
+			 v);
+	if ((v = getenv_nonempty("OTCSHIM_REPORT"))) {
+		int off = 0;
+		if (!strcasecmp(v, "0") || (ots_config_parse_bool(v, &off) == 0 && !off) ||
+		    !strcasecmp(v, "none") || !strcasecmp(v, "off"))
+			c->report = NULL;
+		else if (!strcasecmp(v, "1") || !strcasecmp(v, "true"))
+			c->report = strdup("stderr");
+		else
+			c->report = strdup(v);
+	}
+	if ((v = getenv_nonempty("OTCSHIM_REPORT_FORMAT"))) {
+		if (!strcasecmp(v, "json"))
+			c->report_json = 1;
+		else if (strcasecmp(v, "text"))
+			OTS_WARN("OTCSHIM_REPORT_FORMAT=\"%s\" is not text or json; using text", v);
+	}
+
+	/* OTLP exporter */
+	c->endpoint = resolve_endpoint(&c->endpoint_set);
+	if ((v = getenv_nonempty("OTCSHIM_ENDPOINTS")))
+		c->endpoints = split_endpoints(v);
+	if ((v = otlp_var("HEADERS"))) {
+		int n = 0;
+		if (ots_config_parse_kv_list(v, count_cb, &n) < 0)
+			OTS_WARN("OTEL_EXPORTER_OTLP_HEADERS: a member is not key=value; the "
+				 "well-formed ones are used");
+		c->headers = strdup(v);
+	}
+	if ((v = otlp_var("TIMEOUT"))) {
+		uint32_t ms;
+		if (ots_config_parse_u32(v, 0, 0x7fffffff, &ms) < 0)
+			OTS_WARN("OTEL_EXPORTER_OTLP_TIMEOUT=\"%s\" is not milliseconds; using 10000",
+				 v);
+		else
+			c->otlp_timeout_ns = (uint64_t)ms * 1000000ull;
+	}
+	if ((v = otlp_var("COMPRESSION"))) {
+		if (!strcasecmp(v, "gzip"))
+			c->compression_gzip = 1;
+		else if (strcasecmp(v, "none"))
+			OTS_WARN("OTEL_EXPORTER_OTLP_COMPRESSION=\"%s\" is not gzip or none; using none",
+				 v);
+	}
+	if ((v = otlp_var("PROTOCOL"))) {
+		if (!strcasecmp(v, "http/json"))
+			c->protocol_json = 1;
+		else if (!strcasecmp(v, "grpc"))
+			OTS_WARN("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; using "
+				 "http/protobuf (point the endpoint at the collector's port 4318)");
+		else if (strcasecmp(v, "http/protobuf"))
+			OTS_WARN("OTEL_EXPORTER_OTLP_PROTOCOL=\"%s\" is not http/protobuf or "
+				 "http/json; using http/protobuf",
+				 v);
+	}
+	c->certificate = dup_or_null(otlp_var("CERTIFICATE"));
+	c->client_key = dup_or_null(otlp_var("CLIENT_KEY"));
+	c->client_certificate = dup_or_null(otlp_var("CLIENT_CERTIFICATE"));
+	read_ms("OTEL_BSP_SCHEDULE_DELAY", &c->bsp_schedule_delay_ns);
+	read_ms("OTEL_BSP_EXPORT_TIMEOUT", &c->bsp_export_timeout_ns);
+	read_u32("OTEL_BSP_MAX_QUEUE_SIZE", 1, 1u << 24, &c->bsp_max_queue);
+	read_u32("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 1u << 24, &c->bsp_max_batch);
+	if (c->bsp_max_batch > c->bsp_max_queue) {
+		OTS_WARN("OTEL_BSP_MAX_EXPORT_BATCH_SIZE (%u) exceeds OTEL_BSP_MAX_QUEUE_SIZE (%u); "
+			 "using %u",
+			 c->bsp_max_batch, c->bsp_max_queue, c->bsp_max_queue);
+		c->bsp_max_batch = c->bsp_max_queue;
+	}
+	c->traceparent = dup_or_null(getenv_nonempty("TRACEPARENT"));
+	c->tracestate = dup_or_null(getenv_nonempty("TRACESTATE"));
+}
+
+void ots_config_free(void)
+{
+	ots_config_t *c = &ots_cfg;
+	free(c->service_name);
+	free(c->resource_attrs);
+	free(c->output_path);
+	free(c->report);
+	free(c->endpoint);
+	if (c->endpoints)
+		for (char **p = c->endpoints; *p; p++)
+			free(*p);
+	free(c->endpoints);
+	free(c->headers);
+	free(c->certificate);
+	free(c->client_key);
+	free(c->client_certificate);
+	free(c->traceparent);
+	free(c->tracestate);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,185 @@
+/* init.c - start-up, global state, the process root span and exit.
+ *
+ * Init is lazy and idempotent: the constructor calls it, and so does any hook
+ * that runs first (another library's constructor may lock a mutex before ours
+ * ran). It is guarded by an atomic state word, never by a pthread mutex, since
+ * the mutex functions are what we interpose. A thread that finds init under way
+ * does not wait: its hook simply passes through until the state reads ready.
+ *
+ * The root span `process <exe>` opens at init and closes in the destructor,
+ * which also flushes everything recorded, bounded by OTCSHIM_SHUTDOWN_TIMEOUT.
+ */
+#include "ots.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+ots_global_t ots_g;
+
+static int hexnib(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* W3C: lowercase hex only */
+}
+
+static int hexbytes(const char *s, uint8_t *out, size_t n)
+{
+	int nonzero = 0;
+	for (size_t i = 0; i < n; i++) {
+		int a = hexnib((unsigned char)s[2 * i]), b = hexnib((unsigned char)s[2 * i + 1]);
+		if (a < 0 || b < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(a * 16 + b);
+		nonzero |= out[i];
+	}
+	return nonzero ? 0 : -EINVAL;
+}
+
+/* version-traceid-parentid-flags; version ff is invalid; version 00 is exactly
+ * 55 characters; a later version may carry more fields after a '-'. */
+int ots_traceparent_parse(const char *s, uint8_t trace_id[16], uint64_t *span_id, uint8_t *flags)
+{
+	size_t len = strlen(s);
+	uint8_t ver, tid[16], sid[8], fl;
+	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
+		return -EINVAL;
+	if (hexnib((unsigned char)s[0]) < 0 || hexnib((unsigned char)s[1]) < 0)
+		return -EINVAL;
+	ver = (uint8_t)(hexnib((unsigned char)s[0]) * 16 + hexnib((unsigned char)s[1]));
+	if (ver == 0xff || (ver == 0 && len != 55) || (ver != 0 && len > 55 && s[55] != '-'))
+		return -EINVAL;
+	if (hexbytes(s + 3, tid, 16) < 0 || hexbytes(s + 36, sid, 8) < 0)
+		return -EINVAL;
+	int a = hexnib((unsigned char)s[53]), b = hexnib((unsigned char)s[54]);
+	if (a < 0 || b < 0)
+		return -EINVAL;
+	fl = (uint8_t)(a * 16 + b);
+	memcpy(trace_id, tid, 16);
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | sid[i];
+	*span_id = v;
+	*flags = fl;
+	return 0;
+}
+
+static void exe_names(void)
+{
+	ssize_t n = readlink("/proc/self/exe", ots_g.exe_path, sizeof ots_g.exe_path - 1);
+	if (n < 0)
+		n = 0;
+	ots_g.exe_path[n] = '\0';
+	const char *base = strrchr(ots_g.exe_path, '/');
+	base = base ? base + 1 : ots_g.exe_path;
+	if (!*base)
+		base = "unknown";
+	size_t len = strlen(base);
+	if (len >= sizeof ots_g.exe_name)
+		len = sizeof ots_g.exe_name - 1;
+	memcpy(ots_g.exe_name, base, len);
+	ots_g.exe_name[len] = '\0';
+}
+
+void ots_root_begin(void)
+{
+	if (ots_g.parent_span_id)
+		memcpy(ots_g.trace_id, ots_g.parent_trace_id, 16);
+	else
+		ots_ids_trace(ots_g.trace_id);
+	ots_g.root_span_id = ots_ids_span();
+	ots_g.root_start_ns = ots_unix_ns(ots_mono_ns());
+	ots_g.pid = getpid();
+	ots_g.main_tid = ots_tid();
+	ots_threads_register(ots_g.main_tid, pthread_self(), ots_g.root_span_id, ots_g.trace_id);
+}
+
+void ots_init_slow(void)
+{
+	int expected = 0;
+	if (!atomic_compare_exchange_strong_explicit(&ots_g.state, &expected, 1,
+						     memory_order_acq_rel, memory_order_acquire))
+		return; /* ready, or under way in this or another thread: pass through */
+	int saved = errno;
+	ots_reentry_enter();
+	ots_real_resolve();
+	ots_ids_clock_init();
+	ots_config_load(NULL);
+	exe_names();
+	ots_g.enabled = !ots_cfg.sdk_disabled;
+	ots_g.hooks = ots_cfg.hooks;
+	ots_g.min_wait_ns = ots_cfg.min_wait_ns;
+	ots_g.stack_depth = ots_cfg.stack_depth;
+	if (ots_cfg.traceparent) {
+		if (ots_traceparent_parse(ots_cfg.traceparent, ots_g.parent_trace_id,
+					  &ots_g.parent_span_id, &ots_g.parent_flags) < 0) {
+			OTS_WARN("TRACEPARENT=\"%s\" is not a W3C traceparent; starting a new trace",
+				 ots_cfg.traceparent);
+			ots_g.parent_span_id = 0;
+		}
+	}
+	ots_pool_init();
+	ots_root_begin();
+	ots_fork_install();
+	OTS_DEBUG("init: pid %d exe %s, %s", ots_g.pid, ots_g.exe_name,
+		  ots_g.enabled ? "tracing" : "disabled (OTEL_SDK_DISABLED)");
+	ots_reentry_leave();
+	atomic_store_explicit(&ots_g.state, 2, memory_order_release);
+	errno = saved;
+}
+
+void ots_init(void)
+{
+	ots_ensure_init();
+}
+
+__attribute__((constructor)) static void ots_constructor(void)
+{
+	ots_init();
+}
+
+static void record_root(void)
+{
+	ots_rec_t *r = ots_pool_reserve();
+	if (!r)
+		return;
+	r->kind = OTS_REC_PROCESS;
+	r->tid = ots_g.main_tid;
+	r->span_id = ots_g.root_span_id;
+	r->parent_span_id = ots_g.parent_span_id;
+	memcpy(r->trace_id, ots_g.trace_id, 16);
+	r->start_ns = ots_g.root_start_ns;
+	r->end_ns = ots_unix_ns(ots_mono_ns());
+	r->obj = (uint64_t)ots_g.pid;
+	if (ots_g.link_span_id) {
+		r->flags |= OTS_RF_HAS_LINK;
+		r->link_span_id = ots_g.link_span_id;
+		memcpy(r->link_trace_id, ots_g.link_trace_id, 16);
+	}
+	r->nframes = 0;
+	ots_pool_commit();
+}
+
+void ots_shutdown(void)
+{
+	if (atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2 || !ots_g.enabled)
+		return;
+	if (atomic_exchange(&ots_g.exiting, 1))
+		return;
+	int saved = errno;
+	ots_reentry_enter();
+	record_root();
+	ots_exporter_stop(ots_cfg.shutdown_timeout_ns);
+	ots_report_at_exit();
+	ots_reentry_leave();
+	errno = saved;
+}
+
+__attribute__((destructor)) static void ots_destructor(void)
+{
+	ots_shutdown();
+}

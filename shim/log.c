@@ -1,0 +1,145 @@
+/* log.c - the shim's only way to print.
+ *
+ * Hooks may run inside signal handlers, inside malloc, or while the host holds
+ * its stdio locks, so nothing here uses stdio or allocates: messages are
+ * formatted into a fixed stack buffer by a small formatter and written with one
+ * write(2) to fd 2. The number of lines is capped so a misbehaving program
+ * cannot flood its own stderr through us.
+ */
+#include "ots.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OTS_LOG_CAP 200
+
+static _Atomic unsigned lines;
+
+static void put(char *buf, size_t size, size_t *pos, char c)
+{
+	if (*pos + 1 < size)
+		buf[*pos] = c;
+	(*pos)++;
+}
+
+static void put_str(char *buf, size_t size, size_t *pos, const char *s)
+{
+	if (!s)
+		s = "(null)";
+	while (*s)
+		put(buf, size, pos, *s++);
+}
+
+static void put_uint(char *buf, size_t size, size_t *pos, unsigned long long v, unsigned base,
+		     int width, char padc)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		unsigned d = (unsigned)(v % base);
+		tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+		v /= base;
+	} while (v && n < (int)sizeof tmp);
+	while (width-- > n)
+		put(buf, size, pos, padc);
+	while (n)
+		put(buf, size, pos, tmp[--n]);
+}
+
+/* Understands %s %c %d %i %u %x %p %% with the l, ll, z length modifiers and a
+ * zero-padded or space-padded width: enough for our messages. */
+int ots_log_format(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	size_t pos = 0;
+	for (const char *p = fmt; *p; p++) {
+		if (*p != '%') {
+			put(buf, size, &pos, *p);
+			continue;
+		}
+		p++;
+		char padc = ' ';
+		int width = 0, lng = 0;
+		if (*p == '0') {
+			padc = '0';
+			p++;
+		}
+		while (*p >= '0' && *p <= '9')
+			width = width * 10 + (*p++ - '0');
+		while (*p == 'l' || *p == 'z') {
+			lng++;
+			p++;
+		}
+		switch (*p) {
+		case 's':
+			put_str(buf, size, &pos, va_arg(ap, const char *));
+			break;
+		case 'c':
+			put(buf, size, &pos, (char)va_arg(ap, int));
+			break;
+		case 'd':
+		case 'i': {
+			long long v = lng >= 2 ? va_arg(ap, long long) :
+				      lng == 1 ? va_arg(ap, long) : va_arg(ap, int);
+			if (v < 0) {
+				put(buf, size, &pos, '-');
+				v = -v;
+			}
+			put_uint(buf, size, &pos, (unsigned long long)v, 10, width, padc);
+			break;
+		}
+		case 'u':
+		case 'x': {
+			unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long) :
+					       lng == 1 ? va_arg(ap, unsigned long) :
+							  va_arg(ap, unsigned);
+			put_uint(buf, size, &pos, v, *p == 'x' ? 16 : 10, width, padc);
+			break;
+		}
+		case 'p':
+			put_str(buf, size, &pos, "0x");
+			put_uint(buf, size, &pos, (uintptr_t)va_arg(ap, void *), 16, 0, ' ');
+			break;
+		case '%':
+			put(buf, size, &pos, '%');
+			break;
+		case '\0':
+			p--;
+			break;
+		default:
+			put(buf, size, &pos, '%');
+			put(buf, size, &pos, *p);
+		}
+	}
+	if (size)
+		buf[pos < size ? pos : size - 1] = '\0';
+	return (int)(pos < size ? pos : size - 1);
+}
+
+void ots_log_write(int always, const char *fmt, ...)
+{
+	(void)always;
+	if (atomic_fetch_add_explicit(&lines, 1, memory_order_relaxed) >= OTS_LOG_CAP)
+		return;
+	int saved = errno;
+	char buf[512];
+	memcpy(buf, "otcshim: ", 9);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = ots_log_format(buf + 9, sizeof buf - 10, fmt, ap);
+	va_end(ap);
+	n += 9;
+	buf[n++] = '\n';
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(2, p, (size_t)n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		p += w;
+		n -= (int)w;
+	}
+	errno = saved;
+}

@@ -1,0 +1,464 @@
+/* ots.h - the one internal header of otcshim.
+ *
+ * Everything that crosses a file boundary inside the library is declared here,
+ * grouped by the file that defines it. Nothing here is exported from the shared
+ * object: the build uses -fvisibility=hidden and an anonymous version script that
+ * lists only the interposed pthread and sem functions (hooks/NAME.sym).
+ *
+ * Naming: ots_<module>_<verb> for functions, ots_<thing>_t for types, OTS_* for
+ * macros and enums.
+ */
+#ifndef OTS_H
+#define OTS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <pthread.h>
+#include <semaphore.h>
+
+#define OTS_VERSION "0.1.0"
+
+#define ots_likely(x) __builtin_expect(!!(x), 1)
+#define ots_unlikely(x) __builtin_expect(!!(x), 0)
+#define OTS_NOINLINE __attribute__((noinline))
+#define OTS_COLD __attribute__((cold, noinline))
+#define OTS_TLS __thread __attribute__((tls_model("initial-exec")))
+#define OTS_EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------------------ */
+/* Operations a record can describe. The table of names lives in shim/ops.c. */
+
+typedef enum ots_op {
+	OTS_OP_NONE = 0,
+	OTS_OP_MUTEX_LOCK,
+	OTS_OP_MUTEX_TIMEDLOCK,
+	OTS_OP_MUTEX_CLOCKLOCK,
+	OTS_OP_RWLOCK_RDLOCK,
+	OTS_OP_RWLOCK_WRLOCK,
+	OTS_OP_RWLOCK_TIMEDRDLOCK,
+	OTS_OP_RWLOCK_TIMEDWRLOCK,
+	OTS_OP_RWLOCK_CLOCKRDLOCK,
+	OTS_OP_RWLOCK_CLOCKWRLOCK,
+	OTS_OP_COND_WAIT,
+	OTS_OP_COND_TIMEDWAIT,
+	OTS_OP_COND_CLOCKWAIT,
+	OTS_OP_SEM_WAIT,
+	OTS_OP_SEM_TIMEDWAIT,
+	OTS_OP_SEM_CLOCKWAIT,
+	OTS_OP_ONCE,      /* a thread blocked while another ran the init routine */
+	OTS_OP_ONCE_INIT, /* the init routine itself, in the thread that ran it */
+	OTS_OP_JOIN,
+	OTS_OP_TIMEDJOIN,
+	OTS_OP_CLOCKJOIN,
+	OTS_OP_BARRIER_WAIT,
+	OTS_OP_SPIN_LOCK,
+	OTS_OP_COUNT
+} ots_op_t;
+
+/* Hook families, for OTCSHIM_HOOKS. */
+enum {
+	OTS_FAM_MUTEX = 1u << 0,
+	OTS_FAM_RWLOCK = 1u << 1,
+	OTS_FAM_COND = 1u << 2,
+	OTS_FAM_SEM = 1u << 3,
+	OTS_FAM_ONCE = 1u << 4,
+	OTS_FAM_JOIN = 1u << 5,
+	OTS_FAM_BARRIER = 1u << 6,
+	OTS_FAM_SPIN = 1u << 7,
+	OTS_FAM_THREAD = 1u << 8,
+	OTS_FAM_ALL = (1u << 9) - 1
+};
+
+/* ------------------------------------------------------------------------ */
+/* Records: what a hook writes and the exporter reads. Fixed size, no pointers
+ * the exporter would have to chase into the recording thread's memory. */
+
+enum ots_rec_kind {
+	OTS_REC_WAIT = 1,    /* a contended wait (op says which call) */
+	OTS_REC_THREAD = 2,  /* a thread's life, written when it ends */
+	OTS_REC_PROCESS = 3, /* the process root span (or a segment root) */
+	OTS_REC_SPAN = 4,    /* another timed span, such as the pthread_once init */
+};
+
+/* flags */
+enum {
+	OTS_RF_CANCELLED = 1u << 0, /* thread: ended by cancellation */
+	OTS_RF_EXITED = 1u << 1,    /* thread: ended by pthread_exit */
+	OTS_RF_HOLDER = 1u << 2,    /* wait: holder_tid is known */
+	OTS_RF_REACQUIRE = 1u << 3, /* cond wait: includes mutex re-acquisition */
+	OTS_RF_CANCEL_REQ = 1u << 4, /* thread: pthread_cancel was called on it */
+	OTS_RF_HAS_LINK = 1u << 5,  /* link_span_id/link_trace_id are set */
+	OTS_RF_WRITE = 1u << 6,     /* rwlock: a write wait */
+	OTS_RF_STATS_ONLY = 1u << 7, /* below OTCSHIM_MIN_WAIT: counted, no span */
+};
+
+#define OTS_MAX_FRAMES 32
+
+typedef struct ots_rec {
+	uint16_t kind;  /* enum ots_rec_kind */
+	uint16_t op;    /* ots_op_t for WAIT and SPAN records */
+	uint16_t flags; /* OTS_RF_* */
+	uint8_t nframes;
+	uint8_t pad0;
+	int32_t ret;        /* the value the real call returned: 0 or an errno value */
+	int32_t tid;        /* the thread that waited or lived */
+	int32_t holder_tid; /* owner of the lock when the wait began, if known */
+	int32_t ptid;       /* thread: tid of the creator */
+	uint64_t span_id;
+	uint64_t parent_span_id;
+	uint64_t link_span_id; /* holder's thread span, or previous segment */
+	uint64_t start_ns;     /* unix ns */
+	uint64_t end_ns;       /* unix ns */
+	uint64_t obj;          /* lock address; thread: start routine address */
+	uint64_t obj2;         /* cond: its mutex; join: the joined pthread_t; */
+	uint64_t aux;          /* thread: time cancel was requested (unix ns) */
+	uint8_t trace_id[16];
+	uint8_t link_trace_id[16];
+	char name[16]; /* thread name (comm), NUL-terminated */
+	uint64_t frames[OTS_MAX_FRAMES];
+} ots_rec_t;
+
+/* ------------------------------------------------------------------------ */
+/* shim/config.c: every option, read once from the environment. */
+
+typedef struct ots_config {
+	int sdk_disabled;          /* OTEL_SDK_DISABLED */
+	int traces_exporter_otlp;  /* OTEL_TRACES_EXPORTER=otlp (default) vs none */
+	char *service_name;        /* OTEL_SERVICE_NAME, NULL = unset */
+	char *resource_attrs;      /* OTEL_RESOURCE_ATTRIBUTES, raw */
+	char *output_path;         /* OTCSHIM_OUTPUT */
+	uint64_t min_wait_ns;      /* OTCSHIM_MIN_WAIT, default 100us */
+	uint32_t pool_size;        /* OTCSHIM_POOL_SIZE, records per thread ring */
+	uint64_t shutdown_timeout_ns; /* OTCSHIM_SHUTDOWN_TIMEOUT, default 2s */
+	int debug;                 /* OTCSHIM_DEBUG */
+	uint32_t hooks;            /* OTCSHIM_HOOKS, OTS_FAM_* mask */
+	uint32_t stack_depth;      /* OTCSHIM_STACK_DEPTH, default 16 */
+	uint64_t segment_ns;       /* OTCSHIM_SEGMENT, default 60s, 0 = one trace */
+	char *report;              /* OTCSHIM_REPORT: NULL, "stderr" or a path */
+	int report_json;           /* OTCSHIM_REPORT_FORMAT=json */
+	/* OTLP exporter */
+	char *endpoint;            /* resolved traces URL */
+	int endpoint_set;          /* an endpoint variable was given */
+	char **endpoints;          /* OTCSHIM_ENDPOINTS, NULL-terminated, or NULL */
+	char *headers;             /* raw OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
+	uint64_t otlp_timeout_ns;  /* OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, default 10s */
+	int compression_gzip;      /* OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION */
+	int protocol_json;         /* OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json */
+	char *certificate;         /* OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE */
+	char *client_key;
+	char *client_certificate;
+	uint64_t bsp_schedule_delay_ns; /* OTEL_BSP_SCHEDULE_DELAY, default 5000ms */
+	uint64_t bsp_export_timeout_ns; /* OTEL_BSP_EXPORT_TIMEOUT, default 30000ms */
+	uint32_t bsp_max_queue;    /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
+	uint32_t bsp_max_batch;    /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512 */
+	char *traceparent;         /* TRACEPARENT, raw */
+	char *tracestate;          /* TRACESTATE, raw */
+} ots_config_t;
+
+extern ots_config_t ots_cfg;
+
+/* Read the environment into ots_cfg. Bad values warn once and keep the default.
+ * getenv_fn lets unit tests feed their own environment; NULL = getenv. */
+void ots_config_load(const char *(*getenv_fn)(const char *));
+void ots_config_free(void);
+
+/* Parsers, exposed for unit tests. Each returns 0 on success or -EINVAL, and
+ * leaves *out untouched on failure. */
+int ots_config_parse_duration(const char *s, uint64_t default_unit_ns, uint64_t *out);
+int ots_config_parse_bool(const char *s, int *out);
+int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int ots_config_parse_hooks(const char *s, uint32_t *out);
+/* Percent-decode src into a new malloc'd string; NULL on bad encoding. */
+char *ots_config_pct_decode(const char *src, size_t len);
+/* Split a W3C-baggage style "k=v,k2=v2" list. Calls cb for each decoded pair;
+ * returns the number of pairs, or -EINVAL if a member is malformed (the
+ * well-formed members are still delivered). */
+int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char *v, void *arg),
+			     void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* shim/log.c: signal-safe, capped logging to stderr. */
+
+void ots_log_write(int always, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning the user must see (bad configuration), printed even without DEBUG. */
+#define OTS_WARN(...) ots_log_write(1, __VA_ARGS__)
+/* Debug chatter, only with OTCSHIM_DEBUG. */
+#define OTS_DEBUG(...)                                     \
+	do {                                               \
+		if (ots_unlikely(ots_cfg.debug))           \
+			ots_log_write(0, __VA_ARGS__);     \
+	} while (0)
+/* snprintf-like formatter that never allocates; returns the length written. */
+int ots_log_format(char *buf, size_t size, const char *fmt, __builtin_va_list ap);
+
+/* ------------------------------------------------------------------------ */
+/* shim/real.c: the table of real functions. */
+
+typedef struct ots_real {
+	int (*mutex_lock)(pthread_mutex_t *);
+	int (*mutex_trylock)(pthread_mutex_t *);
+	int (*mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
+	int (*mutex_clocklock)(pthread_mutex_t *, clockid_t, const struct timespec *);
+	int (*mutex_unlock)(pthread_mutex_t *);
+	int (*rwlock_rdlock)(pthread_rwlock_t *);
+	int (*rwlock_wrlock)(pthread_rwlock_t *);
+	int (*rwlock_tryrdlock)(pthread_rwlock_t *);
+	int (*rwlock_trywrlock)(pthread_rwlock_t *);
+	int (*rwlock_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*rwlock_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*rwlock_clockrdlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+	int (*rwlock_clockwrlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+	int (*rwlock_unlock)(pthread_rwlock_t *);
+	int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
+			      const struct timespec *);
+	int (*cond_signal)(pthread_cond_t *);
+	int (*cond_broadcast)(pthread_cond_t *);
+	int (*sem_wait)(sem_t *);
+	int (*sem_timedwait)(sem_t *, const struct timespec *);
+	int (*sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
+	int (*sem_trywait)(sem_t *);
+	int (*sem_post)(sem_t *);
+	int (*once)(pthread_once_t *, void (*)(void));
+	int (*join)(pthread_t, void **);
+	int (*tryjoin)(pthread_t, void **);
+	int (*timedjoin)(pthread_t, void **, const struct timespec *);
+	int (*clockjoin)(pthread_t, void **, clockid_t, const struct timespec *);
+	int (*barrier_wait)(pthread_barrier_t *);
+	int (*spin_lock)(pthread_spinlock_t *);
+	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	void (*exit)(void *) __attribute__((noreturn));
+	int (*cancel)(pthread_t);
+	int (*detach)(pthread_t);
+	int (*setname)(pthread_t, const char *);
+} ots_real_t;
+
+extern ots_real_t ots_real;
+/* Resolve every entry (idempotent, safe to call from any hook). */
+void ots_real_resolve(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/init.c: lazy init, global state, the process root span, exit. */
+
+typedef struct ots_global {
+	_Atomic int state;        /* 0 none, 1 initialising, 2 ready */
+	int enabled;              /* tracing on (not OTEL_SDK_DISABLED, init ok) */
+	uint32_t hooks;           /* enabled hook families (copy of ots_cfg.hooks) */
+	uint64_t min_wait_ns;     /* copy of ots_cfg.min_wait_ns, read by hooks */
+	uint32_t stack_depth;     /* copy of ots_cfg.stack_depth */
+	int pid;
+	uint8_t trace_id[16];     /* the current trace (segment) */
+	uint64_t root_span_id;    /* the current segment's root span */
+	uint64_t root_start_ns;
+	uint8_t parent_trace_id[16]; /* from TRACEPARENT, or zero */
+	uint64_t parent_span_id;  /* from TRACEPARENT, or 0 */
+	uint8_t parent_flags;
+	int main_tid;
+	uint8_t link_trace_id[16]; /* after fork: the parent process's span */
+	uint64_t link_span_id;
+	char exe_path[512];
+	char exe_name[128];
+	_Atomic int exiting;
+} ots_global_t;
+
+extern ots_global_t ots_g;
+
+/* Initialise if not done yet; cheap after the first call. */
+void ots_init(void);
+/* The slow part of ots_init; only call through ots_ensure_init. */
+void ots_init_slow(void);
+static inline void ots_ensure_init(void)
+{
+	if (ots_unlikely(atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2))
+		ots_init_slow();
+}
+/* Called at exit (destructor): close the root span and flush, bounded. */
+void ots_shutdown(void);
+/* Start a new root span (process start, after fork). */
+void ots_root_begin(void);
+/* Parse a W3C traceparent; 0 or -EINVAL. */
+int ots_traceparent_parse(const char *s, uint8_t trace_id[16], uint64_t *span_id, uint8_t *flags);
+
+/* ------------------------------------------------------------------------ */
+/* shim/ids.c: ids and clocks. */
+
+/* Fill a non-zero random trace id / return a non-zero random span id. No locks,
+ * no allocation: a per-thread xoshiro state seeded from getrandom. */
+void ots_ids_trace(uint8_t out[16]);
+uint64_t ots_ids_span(void);
+/* Monotonic ns (vDSO). */
+static inline uint64_t ots_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+/* Offset from monotonic to unix ns, fixed at init. */
+extern uint64_t ots_mono_to_unix;
+static inline uint64_t ots_unix_ns(uint64_t mono)
+{
+	return mono + ots_mono_to_unix;
+}
+void ots_ids_clock_init(void);
+/* Reset the calling thread's random state (after fork). */
+void ots_ids_reseed(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/thread.c: per-thread state. */
+
+typedef struct ots_ring ots_ring_t;
+
+typedef struct ots_tls {
+	int reentrant;     /* > 0: the shim's own work, hooks pass straight through */
+	int tid;           /* cached gettid(), 0 until first needed */
+	ots_ring_t *ring;  /* this thread's ring, NULL until it records */
+	uint64_t span_id;  /* this thread's span (0: main thread, use the root) */
+	uint64_t start_ns; /* thread span start (unix ns) */
+	uint64_t routine;  /* start routine address */
+	int ptid;          /* creator's tid */
+	uint64_t parent_span_id;
+	int exit_called;   /* pthread_exit was called */
+	int in_trampoline; /* this thread was started by our trampoline */
+	uint8_t trace_id[16]; /* trace of this thread's span (segments may differ) */
+	uint32_t nheld;    /* locks this thread acquired after contention, still held */
+	struct {
+		uintptr_t obj;
+		uint64_t t; /* monotonic ns at acquisition */
+	} held[4];
+} ots_tls_t;
+
+extern OTS_TLS ots_tls_t ots_tls;
+
+int ots_thread_gettid(void);
+static inline int ots_tid(void)
+{
+	if (ots_unlikely(ots_tls.tid == 0))
+		ots_tls.tid = ots_thread_gettid();
+	return ots_tls.tid;
+}
+/* The span a new wait or child thread of the caller hangs under. */
+uint64_t ots_thread_current_span(void);
+/* Fill trace id of the caller's current span. */
+void ots_thread_current_trace(uint8_t out[16]);
+#define ots_reentry_enter() (ots_tls.reentrant++)
+#define ots_reentry_leave() (ots_tls.reentrant--)
+
+/* Thread registry (tid -> span), used for holder links and cancel events. */
+void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8_t trace_id[16]);
+void ots_threads_unregister(int tid);
+/* Span id of the live thread with this tid, or 0. */
+uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16]);
+/* Mark a pthread_t as asked to cancel; returns 1 if found. */
+int ots_threads_mark_cancel(pthread_t t, uint64_t when_ns);
+/* For the exiting thread: the time cancel was requested, or 0. */
+uint64_t ots_threads_cancel_time(int tid);
+void ots_threads_reset_after_fork(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/pool.c: per-thread rings of records, and the registry the exporter walks. */
+
+/* Reserve the next slot of the caller's ring, allocating the ring on first use.
+ * Returns NULL (and counts a drop) if the ring is full or cannot be had. The
+ * caller fills the record and calls ots_pool_commit. */
+ots_rec_t *ots_pool_reserve(void);
+void ots_pool_commit(void);
+/* The calling thread ends: its ring is handed over to the exporter, which frees
+ * it for reuse once drained. */
+void ots_pool_thread_exit(void);
+/* Exporter side: copy up to max pending records from every ring into out, in
+ * ring order; returns the count. Rings of exited threads are recycled when
+ * empty. Single consumer only. */
+size_t ots_pool_drain(ots_rec_t *out, size_t max);
+/* Records waiting in all rings (approximate). */
+size_t ots_pool_pending(void);
+/* Drop counter (records lost to full rings or no ring). */
+uint64_t ots_pool_dropped(void);
+/* Child after fork: forget every record and ring of the parent's other threads. */
+void ots_pool_reset_after_fork(void);
+void ots_pool_init(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/record.c: the common contended-wait path shared by all hook families. */
+
+typedef struct ots_wait {
+	uint64_t t0;    /* monotonic ns at the start of the wait */
+	uintptr_t obj;  /* lock address */
+	uintptr_t obj2; /* second object (cond's mutex, joined thread) */
+	int holder_tid; /* 0 if unknown */
+	uint16_t op;
+	uint16_t flags;
+} ots_wait_t;
+
+/* True when a hook of this family should record (initialised, enabled, not
+ * reentrant). Only called on slow paths. */
+static inline int ots_should_trace(uint32_t family)
+{
+	return ots_likely(atomic_load_explicit(&ots_g.state, memory_order_relaxed) == 2) &&
+	       ots_g.enabled && (ots_g.hooks & family) && ots_tls.reentrant == 0;
+}
+static inline void ots_wait_begin(ots_wait_t *w, ots_op_t op, const void *obj, const void *obj2,
+				  int holder_tid)
+{
+	w->op = (uint16_t)op;
+	w->flags = 0;
+	w->obj = (uintptr_t)obj;
+	w->obj2 = (uintptr_t)obj2;
+	w->holder_tid = holder_tid;
+	w->t0 = ots_mono_ns();
+}
+/* End a wait: read the clock, and if the wait reached OTCSHIM_MIN_WAIT write a
+ * record (stack included). ret is the real call's result (0 or an errno value).
+ * Preserves errno. */
+void ots_wait_end(ots_wait_t *w, int ret);
+/* Unlock side of hold-time tracking: the lock obj is released by the caller.
+ * Hooks call it only when ots_tls.nheld is non-zero (one TLS load on their
+ * fast path). record=0 forgets the entry without measuring (pthread_cond_wait
+ * releasing its mutex). */
+void ots_hold_release(const void *obj, int record);
+static inline void ots_hold_check(const void *obj)
+{
+	if (ots_unlikely(ots_tls.nheld))
+		ots_hold_release(obj, 1);
+}
+/* Write a SPAN record for [t0, now) of op in the calling thread. */
+void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret);
+/* Write the calling thread's THREAD record (end of its span); flags are
+ * OTS_RF_CANCELLED or OTS_RF_EXITED when it did not return normally. */
+void ots_thread_record_end(uint16_t flags);
+/* Capture the caller's stack into frames; returns the count (0 if off). */
+int ots_stack_capture(uint64_t *frames, int max);
+
+/* ------------------------------------------------------------------------ */
+/* shim/ops.c */
+const char *ots_op_name(unsigned op);
+/* Per-lock statistics (shim/lockstat.c): updated on contended paths only.
+ * add: one contended wait (every one, also below OTCSHIM_MIN_WAIT; r has the
+ * stack); hold: how long a lock acquired after contention was then held. */
+void ots_lockstat_add(const ots_rec_t *r, uint64_t wait_ns);
+void ots_lockstat_hold(uintptr_t obj, uint64_t hold_ns);
+void ots_lockstat_reset_after_fork(void);
+/* The exit report (exporter/report.c): printed from ots_shutdown after the
+ * final flush, when OTCSHIM_REPORT asks for it. */
+void ots_report_at_exit(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/fork.c */
+void ots_fork_install(void);
+
+/* ------------------------------------------------------------------------ */
+/* exporter/exporter.c: the background thread. */
+
+/* Start the exporter thread if it is not running (called from pthread_create
+ * hooks, never from the constructor). */
+void ots_exporter_start(void);
+/* Wake the exporter (ring at high water). Async-signal-safe. */
+void ots_exporter_kick(void);
+/* Stop: flush everything pending within timeout_ns, then return. */
+void ots_exporter_stop(uint64_t timeout_ns);
+/* Child after fork: the exporter thread does not exist any more. */
+void ots_exporter_reset_after_fork(void);
+
+#endif

@@ -1,0 +1,215 @@
+/* pool.c - per-thread rings of span records, and the registry of rings.
+ *
+ * Each recording thread owns one single-producer/single-consumer ring: the
+ * thread writes records at head, the exporter thread reads them at tail. The
+ * producer never waits and never takes a lock: a full ring drops the record and
+ * counts it. A thread that never records never gets a ring.
+ *
+ * Rings live in a fixed table of slots. A slot is EMPTY (no ring yet), LIVE (a
+ * thread writes to it), DEAD (its thread ended; records may remain) or FREE (a
+ * drained ring waiting for a new thread). Threads claim slots with a CAS, the
+ * exporter alone moves DEAD to FREE once the ring is empty, so a ring outlives
+ * its thread until every record in it has been read, and memory stays bounded
+ * by the peak number of recording threads, not by run time.
+ *
+ * Memory ordering: the producer publishes a record by a release store of head;
+ * the consumer reads head with acquire before copying records out, and
+ * publishes the room it freed by a release store of tail. Slot state changes
+ * are release/acquire so a ring's contents are visible to whoever claims it.
+ */
+#include "ots.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define OTS_MAX_RINGS 4096
+
+enum { SLOT_EMPTY = 0, SLOT_LIVE, SLOT_DEAD, SLOT_FREE };
+
+struct ots_ring {
+	_Atomic uint32_t head;
+	char pad1[60];
+	_Atomic uint32_t tail;
+	char pad2[60];
+	uint32_t mask;
+	uint32_t slot;
+	size_t map_size;
+	ots_rec_t recs[];
+};
+
+static _Atomic int slot_state[OTS_MAX_RINGS];
+static ots_ring_t *_Atomic slot_ring[OTS_MAX_RINGS];
+static _Atomic uint32_t slots_used; /* high-water mark of slots ever claimed */
+static _Atomic uint64_t dropped;
+static uint32_t ring_size;
+static OTS_TLS int ring_closed; /* this thread ended its span: record nothing more */
+
+void ots_pool_init(void)
+{
+	uint32_t n = 16;
+	while (n < ots_cfg.pool_size && n < (1u << 20))
+		n <<= 1;
+	ring_size = n;
+}
+
+static OTS_COLD ots_ring_t *ring_new(uint32_t slot)
+{
+	size_t size = sizeof(ots_ring_t) + (size_t)ring_size * sizeof(ots_rec_t);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	ots_ring_t *r = p;
+	r->mask = ring_size - 1;
+	r->slot = slot;
+	r->map_size = size;
+	return r;
+}
+
+static OTS_COLD ots_ring_t *ring_claim(void)
+{
+	if (ring_closed || !ring_size)
+		return NULL;
+	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
+	/* reuse a drained ring first */
+	for (uint32_t i = 0; i < used; i++) {
+		int s = SLOT_FREE;
+		if (atomic_load_explicit(&slot_state[i], memory_order_relaxed) == SLOT_FREE &&
+		    atomic_compare_exchange_strong_explicit(&slot_state[i], &s, SLOT_LIVE,
+							    memory_order_acquire,
+							    memory_order_relaxed))
+			return atomic_load_explicit(&slot_ring[i], memory_order_relaxed);
+	}
+	/* else a new slot */
+	for (;;) {
+		uint32_t i = atomic_fetch_add_explicit(&slots_used, 1, memory_order_acq_rel);
+		if (i >= OTS_MAX_RINGS) {
+			atomic_store_explicit(&slots_used, OTS_MAX_RINGS, memory_order_relaxed);
+			return NULL;
+		}
+		int s = SLOT_EMPTY;
+		if (!atomic_compare_exchange_strong_explicit(&slot_state[i], &s, SLOT_LIVE,
+							     memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
+		ots_ring_t *r = ring_new(i);
+		if (!r) {
+			atomic_store_explicit(&slot_state[i], SLOT_EMPTY, memory_order_release);
+			return NULL;
+		}
+		atomic_store_explicit(&slot_ring[i], r, memory_order_release);
+		return r;
+	}
+}
+
+ots_rec_t *ots_pool_reserve(void)
+{
+	ots_ring_t *r = ots_tls.ring;
+	if (ots_unlikely(!r)) {
+		r = ots_tls.ring = ring_claim();
+		if (!r) {
+			atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+			return NULL;
+		}
+	}
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (ots_unlikely(h - t > r->mask)) {
+		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+		ots_exporter_kick();
+		return NULL;
+	}
+	ots_rec_t *rec = &r->recs[h & r->mask];
+	memset(rec, 0, offsetof(ots_rec_t, frames));
+	return rec;
+}
+
+void ots_pool_commit(void)
+{
+	ots_ring_t *r = ots_tls.ring;
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed) + 1;
+	atomic_store_explicit(&r->head, h, memory_order_release);
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* high water: three quarters full */
+	if (ots_unlikely(h - t == (r->mask + 1) - ((r->mask + 1) >> 2)))
+		ots_exporter_kick();
+}
+
+void ots_pool_thread_exit(void)
+{
+	ring_closed = 1;
+	ots_ring_t *r = ots_tls.ring;
+	if (!r)
+		return;
+	ots_tls.ring = NULL;
+	atomic_store_explicit(&slot_state[r->slot], SLOT_DEAD, memory_order_release);
+	ots_exporter_kick();
+}
+
+size_t ots_pool_drain(ots_rec_t *out, size_t max)
+{
+	size_t n = 0;
+	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
+	if (used > OTS_MAX_RINGS)
+		used = OTS_MAX_RINGS;
+	for (uint32_t i = 0; i < used && n < max; i++) {
+		int st = atomic_load_explicit(&slot_state[i], memory_order_acquire);
+		if (st != SLOT_LIVE && st != SLOT_DEAD)
+			continue;
+		ots_ring_t *r = atomic_load_explicit(&slot_ring[i], memory_order_acquire);
+		if (!r)
+			continue;
+		uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+		while (t != h && n < max)
+			out[n++] = r->recs[t++ & r->mask];
+		atomic_store_explicit(&r->tail, t, memory_order_release);
+		if (st == SLOT_DEAD && t == h) {
+			atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+			atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
+			atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
+		}
+	}
+	return n;
+}
+
+size_t ots_pool_pending(void)
+{
+	size_t n = 0;
+	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
+	if (used > OTS_MAX_RINGS)
+		used = OTS_MAX_RINGS;
+	for (uint32_t i = 0; i < used; i++) {
+		ots_ring_t *r = atomic_load_explicit(&slot_ring[i], memory_order_acquire);
+		int st = atomic_load_explicit(&slot_state[i], memory_order_acquire);
+		if (r && (st == SLOT_LIVE || st == SLOT_DEAD))
+			n += atomic_load_explicit(&r->head, memory_order_acquire) -
+			     atomic_load_explicit(&r->tail, memory_order_acquire);
+	}
+	return n;
+}
+
+uint64_t ots_pool_dropped(void)
+{
+	return atomic_load_explicit(&dropped, memory_order_relaxed);
+}
+
+/* In the child only one thread exists: the one that called fork. Its ring is
+ * kept but emptied (the parent sends those records); every other ring becomes
+ * free for the child's new threads. */
+void ots_pool_reset_after_fork(void)
+{
+	uint32_t used = atomic_load_explicit(&slots_used, memory_order_relaxed);
+	if (used > OTS_MAX_RINGS)
+		used = OTS_MAX_RINGS;
+	ots_ring_t *mine = ots_tls.ring;
+	for (uint32_t i = 0; i < used; i++) {
+		ots_ring_t *r = atomic_load_explicit(&slot_ring[i], memory_order_relaxed);
+		if (r) {
+			atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+			atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
+		}
+		int st = r == mine && r ? SLOT_LIVE : r ? SLOT_FREE : SLOT_EMPTY;
+		atomic_store_explicit(&slot_state[i], st, memory_order_release);
+	}
+	atomic_store_explicit(&dropped, 0, memory_order_relaxed);
+}

@@ -1,0 +1,92 @@
+/* real.c - the table of the real functions the hooks forward to.
+ *
+ * Resolved with dlsym(RTLD_NEXT) at the default version, except the condition
+ * variable functions: glibc keeps a GLIBC_2.2.5 compat version (the old,
+ * smaller pthread_cond_t) beside the GLIBC_2.3.2 default, and an unversioned
+ * lookup has been known to hand back the old one, so those go through dlvsym.
+ *
+ * dlsym may itself take locks or allocate, and a hook can be reached before our
+ * constructor ran (another library's constructor locking a mutex). The mutex
+ * entries are therefore seeded first from glibc's public __pthread_mutex_*
+ * aliases, which are bound at load time and need no lookup: a mutex call that
+ * arrives while we are still resolving always has somewhere to go.
+ */
+#include "ots.h"
+
+#include <dlfcn.h>
+
+ots_real_t ots_real;
+
+extern int __pthread_mutex_lock(pthread_mutex_t *);
+extern int __pthread_mutex_trylock(pthread_mutex_t *);
+extern int __pthread_mutex_unlock(pthread_mutex_t *);
+
+static OTS_TLS int resolving;
+
+static void *next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+static void *next_v(const char *name, const char *version)
+{
+	void *p = dlvsym(RTLD_NEXT, name, version);
+	return p ? p : dlsym(RTLD_NEXT, name);
+}
+
+#define SET(field, value) __atomic_store_n((void **)&ots_real.field, (void *)(value), __ATOMIC_RELAXED)
+#define GET(field, name)              \
+	do {                          \
+		void *p_ = next(name);  \
+		if (p_)               \
+			SET(field, p_); \
+	} while (0)
+
+void ots_real_resolve(void)
+{
+	if (resolving)
+		return;
+	resolving = 1;
+	if (!ots_real.mutex_lock) {
+		SET(mutex_lock, __pthread_mutex_lock);
+		SET(mutex_trylock, __pthread_mutex_trylock);
+		SET(mutex_unlock, __pthread_mutex_unlock);
+	}
+	GET(mutex_lock, "pthread_mutex_lock");
+	GET(mutex_trylock, "pthread_mutex_trylock");
+	GET(mutex_timedlock, "pthread_mutex_timedlock");
+	GET(mutex_clocklock, "pthread_mutex_clocklock");
+	GET(mutex_unlock, "pthread_mutex_unlock");
+	GET(rwlock_rdlock, "pthread_rwlock_rdlock");
+	GET(rwlock_wrlock, "pthread_rwlock_wrlock");
+	GET(rwlock_tryrdlock, "pthread_rwlock_tryrdlock");
+	GET(rwlock_trywrlock, "pthread_rwlock_trywrlock");
+	GET(rwlock_timedrdlock, "pthread_rwlock_timedrdlock");
+	GET(rwlock_timedwrlock, "pthread_rwlock_timedwrlock");
+	GET(rwlock_clockrdlock, "pthread_rwlock_clockrdlock");
+	GET(rwlock_clockwrlock, "pthread_rwlock_clockwrlock");
+	GET(rwlock_unlock, "pthread_rwlock_unlock");
+	SET(cond_wait, next_v("pthread_cond_wait", "GLIBC_2.3.2"));
+	SET(cond_timedwait, next_v("pthread_cond_timedwait", "GLIBC_2.3.2"));
+	SET(cond_clockwait, next("pthread_cond_clockwait"));
+	SET(cond_signal, next_v("pthread_cond_signal", "GLIBC_2.3.2"));
+	SET(cond_broadcast, next_v("pthread_cond_broadcast", "GLIBC_2.3.2"));
+	GET(sem_wait, "sem_wait");
+	GET(sem_timedwait, "sem_timedwait");
+	GET(sem_clockwait, "sem_clockwait");
+	GET(sem_trywait, "sem_trywait");
+	GET(sem_post, "sem_post");
+	GET(once, "pthread_once");
+	GET(join, "pthread_join");
+	GET(tryjoin, "pthread_tryjoin_np");
+	GET(timedjoin, "pthread_timedjoin_np");
+	GET(clockjoin, "pthread_clockjoin_np");
+	GET(barrier_wait, "pthread_barrier_wait");
+	GET(spin_lock, "pthread_spin_lock");
+	GET(create, "pthread_create");
+	GET(exit, "pthread_exit");
+	GET(cancel, "pthread_cancel");
+	GET(detach, "pthread_detach");
+	GET(setname, "pthread_setname_np");
+	resolving = 0;
+}

@@ -1,0 +1,200 @@
+/* record.c - the contended path shared by every hook family.
+ *
+ * A hook that found its lock busy calls ots_wait_begin (one clock read), the
+ * real blocking function, then ots_wait_end. Everything costly lives here, out
+ * of line: the second clock read, the minimum-wait filter, per-lock statistics,
+ * the stack (libunwind, only for waits that will be recorded or counted), the
+ * holder's span for a link, and the record itself.
+ *
+ * The calling thread is marked reentrant while we work, so any lock libunwind
+ * or libc takes underneath passes straight through the hooks. errno is saved
+ * and restored: the host must see exactly what the real call left.
+ */
+#define UNW_LOCAL_ONLY
+#include "ots.h"
+
+#include <errno.h>
+#include <libunwind.h>
+#include <link.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t want = (uintptr_t)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (want >= lo && want < hi) {
+			self_lo = lo;
+			self_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int in_self(uint64_t pc)
+{
+	if (!self_hi)
+		dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
+	return pc >= self_lo && pc < self_hi;
+}
+
+int ots_stack_capture(uint64_t *frames, int max)
+{
+	if (max <= 0)
+		return 0;
+	void *buf[OTS_MAX_FRAMES + 8];
+	int want = max + 8 > (int)(sizeof buf / sizeof buf[0]) ? (int)(sizeof buf / sizeof buf[0]) :
+								  max + 8;
+	int n = unw_backtrace(buf, want);
+	int skip = 0;
+	while (skip < n && in_self((uintptr_t)buf[skip]))
+		skip++;
+	int out = 0;
+	for (int i = skip; i < n && out < max; i++)
+		frames[out++] = (uintptr_t)buf[i];
+	return out;
+}
+
+static void fill_common(ots_rec_t *r, uint16_t kind, uint16_t op)
+{
+	r->kind = kind;
+	r->op = op;
+	r->tid = ots_tid();
+	r->span_id = ots_ids_span();
+	r->parent_span_id = ots_thread_current_span();
+	ots_thread_current_trace(r->trace_id);
+}
+
+static void commit_copy(const ots_rec_t *r)
+{
+	ots_rec_t *slot = ots_pool_reserve();
+	if (!slot)
+		return;
+	memcpy(slot, r, offsetof(ots_rec_t, frames) + (size_t)r->nframes * sizeof(uint64_t));
+	ots_pool_commit();
+}
+
+static int is_lock_op(unsigned op)
+{
+	return (op >= OTS_OP_MUTEX_LOCK && op <= OTS_OP_RWLOCK_CLOCKWRLOCK) ||
+	       op == OTS_OP_SPIN_LOCK;
+}
+
+/* A lock acquired after contention: remember when, to measure the hold. */
+static void hold_push(uintptr_t obj, uint64_t t)
+{
+	uint32_t n = ots_tls.nheld;
+	if (n >= sizeof ots_tls.held / sizeof ots_tls.held[0])
+		return; /* nested deeper than we track: no hold time for this one */
+	ots_tls.held[n].obj = obj;
+	ots_tls.held[n].t = t;
+	ots_tls.nheld = n + 1;
+}
+
+void ots_hold_release(const void *obj, int record)
+{
+	uint32_t n = ots_tls.nheld;
+	for (uint32_t i = n; i-- > 0;) {
+		if (ots_tls.held[i].obj != (uintptr_t)obj)
+			continue;
+		if (record) {
+			int saved = errno;
+			ots_reentry_enter();
+			ots_lockstat_hold((uintptr_t)obj, ots_mono_ns() - ots_tls.held[i].t);
+			ots_reentry_leave();
+			errno = saved;
+		}
+		ots_tls.held[i] = ots_tls.held[n - 1];
+		ots_tls.nheld = n - 1;
+		return;
+	}
+}
+
+void ots_wait_end(ots_wait_t *w, int ret)
+{
+	int saved = errno;
+	uint64_t t1 = ots_mono_ns();
+	uint64_t d = t1 - w->t0;
+	ots_reentry_enter();
+
+	ots_rec_t r;
+	memset(&r, 0, offsetof(ots_rec_t, frames));
+	fill_common(&r, OTS_REC_WAIT, w->op);
+	r.flags = w->flags;
+	r.ret = ret;
+	r.start_ns = ots_unix_ns(w->t0);
+	r.end_ns = ots_unix_ns(t1);
+	r.obj = w->obj;
+	r.obj2 = w->obj2;
+	if (w->holder_tid > 0) {
+		r.holder_tid = w->holder_tid;
+		r.flags |= OTS_RF_HOLDER;
+		r.link_span_id = ots_threads_span_of(w->holder_tid, r.link_trace_id);
+		if (r.link_span_id)
+			r.flags |= OTS_RF_HAS_LINK;
+	}
+	int record = d >= ots_g.min_wait_ns;
+	if (!record)
+		r.flags |= OTS_RF_STATS_ONLY;
+	r.nframes = (uint8_t)ots_stack_capture(r.frames, (int)ots_g.stack_depth);
+	ots_lockstat_add(&r, d);
+	if (record)
+		commit_copy(&r);
+	if ((ret == 0 || ret == EOWNERDEAD) && is_lock_op(w->op))
+		hold_push(w->obj, t1);
+
+	ots_reentry_leave();
+	errno = saved;
+}
+
+void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret)
+{
+	int saved = errno;
+	uint64_t t1 = ots_mono_ns();
+	ots_reentry_enter();
+	ots_rec_t r;
+	memset(&r, 0, offsetof(ots_rec_t, frames));
+	fill_common(&r, OTS_REC_SPAN, (uint16_t)op);
+	r.ret = ret;
+	r.start_ns = ots_unix_ns(t0_mono);
+	r.end_ns = ots_unix_ns(t1);
+	r.obj = (uintptr_t)obj;
+	r.nframes = (uint8_t)ots_stack_capture(r.frames, (int)ots_g.stack_depth);
+	commit_copy(&r);
+	ots_reentry_leave();
+	errno = saved;
+}
+
+void ots_thread_record_end(uint16_t flags)
+{
+	int saved = errno;
+	ots_reentry_enter();
+	ots_rec_t r;
+	memset(&r, 0, offsetof(ots_rec_t, frames));
+	r.kind = OTS_REC_THREAD;
+	r.tid = ots_tid();
+	r.ptid = ots_tls.ptid;
+	r.span_id = ots_tls.span_id;
+	r.parent_span_id = ots_tls.parent_span_id;
+	memcpy(r.trace_id, ots_tls.trace_id, 16);
+	r.start_ns = ots_tls.start_ns;
+	r.end_ns = ots_unix_ns(ots_mono_ns());
+	r.obj = ots_tls.routine;
+	r.flags = flags;
+	r.aux = ots_threads_cancel_time(r.tid);
+	if (r.aux)
+		r.flags |= OTS_RF_CANCEL_REQ;
+	prctl(PR_GET_NAME, r.name, 0, 0, 0);
+	r.name[sizeof r.name - 1] = '\0';
+	commit_copy(&r);
+	ots_reentry_leave();
+	errno = saved;
+}
