@@ -139,3 +139,38 @@ format:
 
 clean:
 	rm -rf build build-address build-thread build-undefined
+
+# issue 5 ----------------------------------------------------------------------
+# Extra builds of test programs: the two shared objects the dlopen tests load
+# (from the dlopen_churn program's own source), and static and ASan builds of
+# report_exit for the launcher's refusal and ASan-ordering tests.
+ISSUE5_EXTRA := $(BUILD)/progs/dlopen_a.so $(BUILD)/progs/dlopen_b.so \
+                $(BUILD)/progs/report_exit_static $(BUILD)/progs/report_exit_asan
+
+$(BUILD)/progs/dlopen_%.so: tests/progs/dlopen_churn.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE -fPIC -shared $(SANFLAGS) \
+	  -DOTS_DLOPEN_MODULE=$* $< -o $@
+
+$(BUILD)/progs/report_exit_static: tests/progs/report_exit.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE -static $< -o $@
+
+$(BUILD)/progs/report_exit_asan: tests/progs/report_exit.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE -fsanitize=address $< -o $@
+
+test-build: $(ISSUE5_EXTRA)
+
+# issue 3 ----------------------------------------------------------------------
+# The generated protobuf-c sources are prerequisites through pattern rules
+# only, which makes them intermediate: keep them, or every make regenerates
+# them and rebuilds every object.
+.SECONDARY: $(PB_C) $(PB_H)
+
+# The exporter's own benches (encoding, end-to-end export) link the core
+# archive (no hooks) and the generated protobuf code.
+OTLP_BENCH := $(BUILD)/bench/core_encode $(BUILD)/bench/core_export
+$(OTLP_BENCH): $(BUILD)/bench/%: bench/%.c $(CORE_A)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes $< -o $@ $(CORE_A) $(PBC_LINK) $(LIBS)

@@ -126,17 +126,48 @@ void ots_json_encode(ots_buf_t *out, const ots_resource_t *res, const ots_span_t
 /* JSON-escape s into out (with the quotes). */
 void ots_json_string(ots_buf_t *out, const char *s);
 
-/* exporter/symbols.c (stack symbolisation, cached per address). Returns a
- * string owned by the cache, valid until ots_symbols_flush_stale. May return
- * "0x..." when nothing resolves. */
+/* exporter/symbols.c (stack symbolisation, cached per address, shared by all
+ * spans and the report; safe to call from the exporter thread and the exiting
+ * thread). Strings returned are owned by the cache and stay valid at least
+ * until the module set changes twice (dlopen/dlclose) or ots_sym_reset; copy
+ * them before keeping them. */
+/* A stack frame (a return address): "fn+0x1c (module) file.c:42", or
+ * "fn+0x1c (module)" without debug info, or "0x... (module+0x...)", or "0x...". */
 const char *ots_sym_frame(uint64_t addr);
 /* The bare function name at addr ("worker_main"), or NULL. */
 const char *ots_sym_function(uint64_t addr);
-/* Name of a global/static object that contains addr (a lock), or NULL. */
+/* Name of the global or static object that contains addr ("cache_lock",
+ * "table+0x28"); failing that "@fn", fn being the first function outside the
+ * shim and libc that waited on it (from the lock registry); or NULL. */
 const char *ots_sym_object(uint64_t addr);
 /* True if addr is inside the shim or libc (frames skipped for code.function.name). */
 bool ots_sym_is_internal(uint64_t addr);
+/* Everything known about a code address, for the report. Fields may be NULL/0. */
+typedef struct ots_sym_info {
+	const char *function; /* demangled when the process carries a C++ runtime */
+	uint64_t offset;      /* addr - function start */
+	const char *module;   /* basename of the object file */
+	uint64_t module_offset; /* addr - load bias */
+	const char *file;     /* source file (as the line table has it) */
+	int line;
+	bool internal;
+} ots_sym_info_t;
+void ots_sym_info(uint64_t addr, ots_sym_info_t *out);
+/* From now on, stop resolving new addresses with libdw after deadline
+ * (monotonic ns; 0 = no limit): past it only dladdr is used. The report sets
+ * it so exit stays bounded. */
+void ots_sym_set_deadline(uint64_t deadline_mono_ns);
+/* Forget every cached symbol and close libdw (tests; not while another thread
+ * may be resolving). */
 void ots_sym_reset(void);
+/* Child after fork: if the parent's exporter was resolving when the fork
+ * happened, its half-updated cache is abandoned (leaked), not used. */
+void ots_sym_after_fork(void);
+
+/* exporter/report.c: the contention report (ots_report_at_exit in ots.h writes
+ * it where OTCSHIM_REPORT says). Builds the report of the registry as it is
+ * now into out: text for a 100-column terminal, or JSON. */
+void ots_report_build(ots_buf_t *out, int json);
 
 /* Output sinks. Each receives the same encoded batch; a sink's failure does not
  * affect the others. */
@@ -150,21 +181,69 @@ typedef struct ots_sink {
 	/* After fork in the child: drop inherited connections without I/O. */
 	void (*after_fork)(struct ots_sink *s);
 	void *state;
+	/* Asynchronous sinks only (OTLP/HTTP), NULL for the others: export() just
+	 * queues the batch and the sink counts its outcome in ots_counters itself.
+	 * The exporter thread sleeps here instead of in poll(): wait returns when
+	 * wake_fd is readable or at until_mono_ns, having moved the sink's
+	 * transfers and retries forward meanwhile. */
+	void (*wait)(struct ots_sink *s, int wake_fd, uint64_t until_mono_ns);
 } ots_sink_t;
 
 /* exporter/file.c: OTCSHIM_OUTPUT, one JSON line per batch (O_APPEND). */
 ots_sink_t *ots_file_sink_open(const char *path);
 /* exporter/http.c: OTLP/HTTP to the configured endpoint(s), NULL if disabled. */
 ots_sink_t *ots_http_sink_open(void);
+/* Tell OpenSSL (if libcurl uses it) not to clean itself up at exit, before
+ * anyone initialises it. Cheap, idempotent; called when the exporter starts. */
+void ots_http_preinit(void);
+/* Helpers of http.c, exposed for unit tests. */
+enum { OTS_HTTP_DONE = 0, OTS_HTTP_RETRY = 1, OTS_HTTP_FAIL = 2 };
+/* What to do with an answer: curl_code is a CURLcode, status the HTTP status. */
+int ots_http_classify(int curl_code, long status);
+/* Backoff before retry number attempt (1, 2, ...): drawn from [d/2, d] with
+ * d = 200 ms * 2^(attempt-1), at most 5 s; rnd is any random number. */
+uint64_t ots_http_backoff_ns(uint32_t attempt, uint64_t rnd);
+/* A Retry-After value (delta-seconds or HTTP-date) as seconds from now_unix,
+ * or -1 if it does not parse. */
+int64_t ots_http_retry_after(const char *value, int64_t now_unix);
+/* OTEL_EXPORTER_OTLP_HEADERS to "Name: value" lines (emit is called for each);
+ * returns the number of members refused (CR/LF, bad name, framing headers). */
+int ots_http_header_lines(const char *raw, void (*emit)(const char *line, void *arg), void *arg);
+/* partial_success of a JSON ExportTraceServiceResponse. 0 (rejected = 0 when
+ * absent). */
+int ots_http_json_partial(const char *body, size_t len, int64_t *rejected, char *msg,
+			  size_t msg_size);
+/* gzip (RFC 1952) len bytes of in, appended to out. 0 or -errno. */
+int ots_http_gzip(ots_buf_t *out, const void *in, size_t len);
+/* Largest request body before compression (default 4 MiB); a batch that would
+ * exceed it is split. */
+extern size_t ots_http_max_request;
 
-/* exporter/exporter.c: counters. */
+/* exporter/otlp_pb.c: OTLP protobuf. Appends to out one ExportTraceServiceRequest
+ * holding the longest prefix of spans[0..n) that fits in max_bytes (0 = no
+ * limit; one span is always taken). Returns the number of spans encoded, 0 when
+ * out of memory. Message structs come from an arena reused across calls. */
+size_t ots_otlp_encode(ots_buf_t *out, const ots_resource_t *res, const ots_span_t *spans,
+		       size_t n, size_t max_bytes);
+/* Decode an ExportTraceServiceResponse: spans rejected and the server's
+ * message (partial success). 0, or -EINVAL if it does not decode. */
+int ots_otlp_parse_response(const void *data, size_t len, int64_t *rejected, char *msg,
+			    size_t msg_size);
+/* Release the encoder's arena (tests, leak checkers). */
+void ots_otlp_free(void);
+
+/* exporter/exporter.c: counters. Spans are counted once per OTLP endpoint (a
+ * span sent to two endpoints counts twice); OTCSHIM_OUTPUT only counts its
+ * failures (spans_dropped_status). */
 typedef struct ots_counters {
-	_Atomic uint64_t spans_exported;
-	_Atomic uint64_t spans_dropped_queue;
-	_Atomic uint64_t spans_dropped_export;
-	_Atomic uint64_t spans_rejected;
-	_Atomic uint64_t retries;
+	_Atomic uint64_t spans_exported;       /* accepted by an OTLP endpoint */
+	_Atomic uint64_t spans_dropped_queue;  /* backlog full: oldest batch dropped */
+	_Atomic uint64_t spans_dropped_export; /* retry budget (OTEL_BSP_EXPORT_TIMEOUT) ran out */
+	_Atomic uint64_t spans_rejected;       /* partial_success.rejected_spans */
+	_Atomic uint64_t retries;              /* attempts repeated */
 	_Atomic uint64_t batches_sent;
+	_Atomic uint64_t spans_dropped_status; /* not retryable: 4xx, TLS, write error */
+	_Atomic uint64_t spans_dropped_shutdown; /* unsent when the shutdown timeout ended */
 } ots_counters_t;
 extern ots_counters_t ots_counters;
 

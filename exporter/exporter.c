@@ -1,28 +1,60 @@
-/* exporter.c - the background exporter thread.
+/* exporter.c - the background exporter thread: batching, the queue, the
+ * final flush and the loss counters.
  *
  * One thread, started the first time the host creates a thread (never from
  * the constructor: a single-threaded program gets none, and its records are
- * written at exit). It sleeps on a futex until the schedule delay
- * (OTEL_BSP_SCHEDULE_DELAY) passes or a ring reaches its high-water mark, then
- * drains every ring, turns records into spans and hands each batch to every
- * sink (file, OTLP/HTTP). It marks itself reentrant for life, so nothing it
- * (or libcurl, or libc) does is traced, and it blocks all signals, so the
- * host's signal handlers never run on it.
+ * sent at exit by the exiting thread). It marks itself reentrant for life, so
+ * nothing it (or libcurl, OpenSSL, libc) does is traced, and it is created
+ * with every signal blocked, so the host's handlers never run on it and a
+ * SIGPIPE raised by a write of ours stays pending on it, unseen.
  *
- * Shutdown: the exiting thread asks the exporter to flush and waits for it on
- * a futex, at most OTCSHIM_SHUTDOWN_TIMEOUT; past that, exit goes on and
- * whatever was unsent is lost (and said so). When no exporter thread runs the
- * exiting thread drains the rings itself, under the same bound. Either way
- * there is exactly one consumer of the rings at a time.
+ * Batching (the OpenTelemetry batch span processor, over per-thread rings)
+ *   Records wait in the recording threads' rings (shim/pool.c). The thread
+ *   wakes when a ring reaches its high-water mark (ots_exporter_kick writes
+ *   an eventfd), when OTEL_BSP_SCHEDULE_DELAY has passed, or when the OTLP
+ *   sink's transfers need it; it then moves records from the rings into the
+ *   queue (at most OTEL_BSP_MAX_QUEUE_SIZE records) and, whenever the queue
+ *   holds OTEL_BSP_MAX_EXPORT_BATCH_SIZE records or the delay has passed,
+ *   turns a batch into spans and hands it to every sink. When the queue is
+ *   full, records stay in the rings, and a full ring drops its newest record
+ *   (counted as "pool full"). Handing a batch to the OTLP sink never waits
+ *   for the network: that sink keeps a bounded backlog per endpoint (see
+ *   http.c, drop-oldest), so draining goes on while a collector is slow.
+ *
+ * Shutdown
+ *   ots_exporter_stop(timeout) gives the whole final flush, retries
+ *   included, at most OTCSHIM_SHUTDOWN_TIMEOUT. With the thread running, the
+ *   exiting thread asks it to drain everything and waits on a futex until
+ *   it is done or the deadline passes (the thread itself aims a little
+ *   earlier, so its counts are final when the summary is printed). Without
+ *   it, the exiting thread does the same work itself, with SIGPIPE blocked
+ *   around it. Either way there is one consumer of the rings at a time.
+ *
+ *   When OTLP export is on, the flush runs from an atexit handler registered
+ *   when the exporter thread is created, not from the library destructor:
+ *   destructors run after every atexit handler, and an OpenSSL that the host
+ *   initialised itself cleans up in one (ours is told not to: see
+ *   ots_http_preinit). The price: spans recorded after exit() started, in
+ *   atexit handlers registered before our exporter started (C++ destructors
+ *   of static objects built before the first thread, for instance), are not
+ *   sent. A single-threaded program never starts the exporter: its flush
+ *   runs from the destructor, and if it used OpenSSL itself, https endpoints
+ *   are skipped (said once) rather than touched after OpenSSL's cleanup.
+ *
+ * Counters (ots_counters: spans sent over OTLP, per endpoint, and losses by
+ * reason, a failed OTCSHIM_OUTPUT write included) are printed at exit when
+ * anything was lost, and always with OTCSHIM_DEBUG.
  */
 #include "exp.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,31 +62,39 @@
 ots_counters_t ots_counters;
 
 #define MAX_SINKS 4
+#define BATCHES_PER_ROUND 16 /* then let the transfers breathe */
 
 static ots_sink_t *sinks[MAX_SINKS];
 static int nsinks;
+static ots_sink_t *waiter; /* the asynchronous sink the thread sleeps in */
 static int set_up;
-static ots_rec_t *recs;
+static int atexit_done;
+
+/* the queue: a ring of records drained from the pool, not yet batched */
+static ots_rec_t *queue;
+static size_t qcap, qhead, qlen;
 static ots_span_t *spans;
 static size_t batch_max;
 static ots_arena_t arena;
 static ots_resource_t resource;
 
-static _Atomic int running;     /* 0 no thread, 1 starting/running */
-static _Atomic uint32_t wake;   /* futex word: bumped by kick */
+static _Atomic int running;       /* 0 no thread, 1 starting/running */
+static _Atomic int wake_fd = -1;  /* eventfd the thread sleeps on */
+static _Atomic int kicked;        /* a wake-up is already pending */
 static _Atomic uint32_t finished; /* futex word: 1 when the final flush is done */
 static _Atomic int stop_req;
-static uint64_t stop_deadline;
+static uint64_t stop_deadline;    /* the thread's own deadline for the final flush */
+static _Atomic uint32_t fork_hold; /* futex word: forks under way in other threads */
+static _Atomic uint32_t parked;   /* futex word: 1 while the thread waits out a fork */
 
 static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, ts, NULL, 0);
 }
 
-static void futex_wait_ns(_Atomic uint32_t *w, uint32_t seen, uint64_t ns)
+static void at_exit_flush(void)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
-	futex(w, FUTEX_WAIT_PRIVATE, seen, &ts);
+	ots_shutdown(); /* idempotent: the destructor's later call does nothing */
 }
 
 static void setup(void)
@@ -65,80 +105,225 @@ static void setup(void)
 	ots_resource_build(&resource);
 	if (ots_cfg.output_path) {
 		ots_sink_t *s = ots_file_sink_open(ots_cfg.output_path);
-		if (s)
+		if (s && nsinks < MAX_SINKS)
 			sinks[nsinks++] = s;
 	}
 	if (ots_cfg.traces_exporter_otlp) {
 		ots_sink_t *s = ots_http_sink_open();
-		if (s)
+		if (s && nsinks < MAX_SINKS) {
 			sinks[nsinks++] = s;
+			if (s->wait && !waiter)
+				waiter = s;
+		}
 	}
 	batch_max = ots_cfg.bsp_max_batch ? ots_cfg.bsp_max_batch : 512;
-	recs = malloc(batch_max * sizeof *recs);
+	qcap = ots_cfg.bsp_max_queue > batch_max ? ots_cfg.bsp_max_queue : batch_max;
+	queue = malloc(qcap * sizeof *queue);
 	spans = malloc(batch_max * sizeof *spans);
-	if (!recs || !spans) {
-		free(recs);
+	if (!queue || !spans) {
+		free(queue);
 		free(spans);
-		recs = NULL;
+		queue = NULL;
 		spans = NULL;
-		OTS_WARN("out of memory for the export batch; spans are dropped");
+		OTS_WARN("out of memory for the export queue; spans are dropped");
 	}
 }
 
-/* Drain one batch and send it everywhere; returns the number of records read. */
-static size_t export_once(uint64_t deadline)
+/* Move records from the rings into the queue while it has room. Returns the
+ * number of records read from the rings. */
+/* The process root span, handed over at exit outside the rings: the exiting
+ * thread's ring may be full, and the root is the one span a trace cannot do
+ * without. Taken by whichever consumer fills the queue next. */
+static ots_rec_t final_rec;
+static _Atomic int final_rec_set;
+
+void ots_exporter_final_record(const ots_rec_t *r)
 {
-	if (!recs)
+	final_rec = *r;
+	atomic_store_explicit(&final_rec_set, 1, memory_order_release);
+}
+
+static size_t fill_queue(void)
+{
+	size_t got = 0;
+	if (!queue)
 		return 0;
-	size_t n = ots_pool_drain(recs, batch_max);
-	if (!n)
-		return 0;
+	if (qlen < qcap && atomic_load_explicit(&final_rec_set, memory_order_acquire) &&
+	    atomic_exchange(&final_rec_set, 0)) {
+		queue[(qhead + qlen) % qcap] = final_rec;
+		qlen++;
+		got++;
+	}
+	while (qlen < qcap) {
+		size_t tail = (qhead + qlen) % qcap;
+		size_t room = qcap - tail < qcap - qlen ? qcap - tail : qcap - qlen;
+		size_t n = ots_pool_drain(&queue[tail], room);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (queue[tail + i].flags & OTS_RF_STATS_ONLY)
+				continue; /* counted in the lock statistics, no span */
+			if (k != i)
+				queue[tail + k] = queue[tail + i];
+			k++;
+		}
+		qlen += k;
+		got += n;
+		if (n < room)
+			break; /* the rings are empty */
+	}
+	return got;
+}
+
+/* The oldest n queued records as one batch, to every sink. */
+static void export_batch(size_t n)
+{
+	if (!nsinks) { /* nowhere to send: do not even resolve symbols */
+		qhead = (qhead + n) % qcap;
+		qlen -= n;
+		return;
+	}
 	ots_arena_reset(&arena);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (recs[i].flags & OTS_RF_STATS_ONLY)
-			continue;
-		ots_span_from_rec(&recs[i], &spans[k++], &arena);
+	for (size_t i = 0; i < n; i++)
+		ots_span_from_rec(&queue[(qhead + i) % qcap], &spans[i], &arena);
+	qhead = (qhead + n) % qcap;
+	qlen -= n;
+	for (int i = 0; i < nsinks; i++) {
+		int rc = sinks[i]->export(sinks[i], &resource, spans, n, 0);
+		/* the OTLP sink counts its own outcomes; the file sink's successes
+		 * are not "sent", its failures are */
+		if (!sinks[i]->wait && rc != 0)
+			atomic_fetch_add(&ots_counters.spans_dropped_status, n);
 	}
-	if (!k)
-		return n;
-	int ok = 0;
-	for (int i = 0; i < nsinks; i++)
-		if (sinks[i]->export(sinks[i], &resource, spans, k, deadline) == 0)
-			ok = 1;
-	if (ok || !nsinks)
-		atomic_fetch_add(&ots_counters.spans_exported, k);
-	else
-		atomic_fetch_add(&ots_counters.spans_dropped_export, k);
-	atomic_fetch_add(&ots_counters.batches_sent, 1);
-	return n;
 }
 
-static void export_all(uint64_t deadline)
+/* Fill and export full batches (and, with force, the partial rest). Returns
+ * 1 if it stopped with work left (round limit). */
+static int export_ready(int force)
 {
-	while (export_once(deadline) > 0 && ots_mono_ns() < deadline)
-		;
+	for (int round = 0; round < BATCHES_PER_ROUND; round++) {
+		fill_queue();
+		if (qlen >= batch_max)
+			export_batch(batch_max);
+		else if (force && qlen)
+			export_batch(qlen);
+		else
+			return 0;
+	}
+	return 1;
+}
+
+/* Sleep until until_mono, a kick, or the OTLP sink's own business. */
+static void sleep_until(uint64_t until)
+{
+	int fd = atomic_load(&wake_fd);
+	if (waiter) {
+		waiter->wait(waiter, fd, until);
+	} else {
+		uint64_t now = ots_mono_ns();
+		uint64_t ms = until > now ? (until - now + 999999) / 1000000 : 0;
+		struct pollfd p = { fd, POLLIN, 0 };
+		poll(&p, fd >= 0, ms > 60000 ? 60000 : (int)ms);
+	}
+	atomic_store(&kicked, 0);
+	uint64_t v;
+	if (fd >= 0 && read(fd, &v, sizeof v) < 0)
+		(void)0; /* EAGAIN: nothing was written */
+}
+
+/* fork() from another thread: the child gets a copy of every lock this
+ * thread held at that instant. glibc's malloc copes; libcurl, OpenSSL and
+ * sanitizer allocators do not, and a child that then needs one of them (our
+ * restarted exporter, or the host itself under ASan) would wait forever. So
+ * the forking thread asks us to park at a point where we hold nothing, and
+ * waits for that a bounded time (FORK_PARK_NS): usually we are asleep in
+ * poll and park within microseconds. */
+#define FORK_PARK_NS 50000000ull
+
+static void park_for_fork(void)
+{
+	atomic_store(&parked, 1);
+	futex(&parked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+	uint32_t h;
+	uint64_t until = ots_mono_ns() + 2 * FORK_PARK_NS;
+	while ((h = atomic_load(&fork_hold)) != 0) {
+		uint64_t now = ots_mono_ns();
+		if (now >= until)
+			break; /* the forking thread gave up on us long ago */
+		struct timespec ts = { 0, (long)(until - now) };
+		futex(&fork_hold, FUTEX_WAIT_PRIVATE, h, &ts);
+	}
+	atomic_store(&parked, 0);
+}
+
+static pthread_t exporter_self;
+static OTS_TLS int holding_fork; /* this thread's fork asked us to park */
+
+static void fork_prepare(void)
+{
+	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_self))
+		return;
+	holding_fork = 1;
+	atomic_fetch_add(&fork_hold, 1);
+	int fd = atomic_load(&wake_fd);
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof one) < 0)
+		(void)0;
+	uint64_t until = ots_mono_ns() + FORK_PARK_NS;
+	while (!atomic_load(&parked) && atomic_load(&running)) {
+		uint64_t now = ots_mono_ns();
+		if (now >= until)
+			break;
+		struct timespec ts = { 0, (long)(until - now) };
+		futex(&parked, FUTEX_WAIT_PRIVATE, 0, &ts);
+	}
+}
+
+static void fork_parent(void)
+{
+	if (!holding_fork)
+		return;
+	holding_fork = 0;
+	atomic_fetch_sub(&fork_hold, 1);
+	futex(&fork_hold, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+/* Everything recorded so far, then the sinks' final flush, by deadline. */
+static void final_flush(uint64_t deadline)
+{
+	while (queue && ots_mono_ns() < deadline) {
+		export_ready(1);
+		if (!qlen && !ots_pool_pending())
+			break;
+	}
+	for (int i = 0; i < nsinks; i++)
+		if (sinks[i]->shutdown)
+			sinks[i]->shutdown(sinks[i], deadline);
 }
 
 static void *exporter_main(void *arg)
 {
 	(void)arg;
 	ots_tls.reentrant = 1; /* for life: nothing here is traced */
+	exporter_self = pthread_self();
 	prctl(PR_SET_NAME, "otcshim-export", 0, 0, 0);
 	setup();
+	uint64_t delay = ots_cfg.bsp_schedule_delay_ns ? ots_cfg.bsp_schedule_delay_ns : 1000000;
+	uint64_t next_flush = ots_mono_ns() + delay;
 	for (;;) {
-		uint32_t seen = atomic_load(&wake);
 		if (atomic_load(&stop_req))
 			break;
-		futex_wait_ns(&wake, seen, ots_cfg.bsp_schedule_delay_ns);
+		if (atomic_load(&fork_hold))
+			park_for_fork();
+		uint64_t now = ots_mono_ns();
+		int force = now >= next_flush;
+		int more = export_ready(force);
+		if (force)
+			next_flush = now + delay;
 		if (atomic_load(&stop_req))
 			break;
-		export_all(ots_mono_ns() + ots_cfg.bsp_export_timeout_ns);
+		sleep_until(more ? now : next_flush);
 	}
-	export_all(stop_deadline);
-	for (int i = 0; i < nsinks; i++)
-		if (sinks[i]->shutdown)
-			sinks[i]->shutdown(sinks[i], stop_deadline);
+	final_flush(stop_deadline);
 	atomic_store(&finished, 1);
 	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 	return NULL;
@@ -152,6 +337,18 @@ void ots_exporter_start(void)
 	if (!atomic_compare_exchange_strong(&running, &expected, 1))
 		return;
 	ots_reentry_enter();
+	static int atfork_done; /* handlers survive fork: install them once */
+	if (!atfork_done++)
+		pthread_atfork(fork_prepare, fork_parent, NULL);
+	if (ots_cfg.traces_exporter_otlp && !atexit_done) {
+		/* here, in the creating thread, not in the new one: before pthread_create
+		 * returns, so before the host can initialise OpenSSL or exit */
+		atexit_done = 1;
+		ots_http_preinit();
+		atexit(at_exit_flush);
+	}
+	if (atomic_load(&wake_fd) < 0)
+		atomic_store(&wake_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -164,34 +361,67 @@ void ots_exporter_start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		atomic_store(&running, 0);
-		OTS_DEBUG("cannot start the exporter thread (error %d); spans are written at exit",
-			  rc);
+		OTS_DEBUG("cannot start the exporter thread (error %d); spans are sent at exit", rc);
 	}
 	ots_reentry_leave();
 }
 
+/* Async-signal-safe: one atomic exchange, at most one write(2). */
 void ots_exporter_kick(void)
 {
 	if (!atomic_load_explicit(&running, memory_order_relaxed))
 		return;
-	atomic_fetch_add_explicit(&wake, 1, memory_order_release);
-	futex(&wake, FUTEX_WAKE_PRIVATE, 1, NULL);
+	if (atomic_exchange_explicit(&kicked, 1, memory_order_acq_rel))
+		return; /* a wake-up is pending already */
+	int fd = atomic_load_explicit(&wake_fd, memory_order_relaxed);
+	if (fd >= 0) {
+		int saved = errno;
+		uint64_t one = 1;
+		if (write(fd, &one, sizeof one) < 0)
+			(void)0;
+		errno = saved;
+	}
 }
 
 static void summary(void)
 {
-	uint64_t dropped = ots_pool_dropped();
-	uint64_t lost = atomic_load(&ots_counters.spans_dropped_export) +
-			atomic_load(&ots_counters.spans_dropped_queue);
+	uint64_t pool = ots_pool_dropped();
+	uint64_t queue_full = atomic_load(&ots_counters.spans_dropped_queue);
+	uint64_t budget = atomic_load(&ots_counters.spans_dropped_export);
+	uint64_t failed = atomic_load(&ots_counters.spans_dropped_status);
+	uint64_t at_exit = atomic_load(&ots_counters.spans_dropped_shutdown);
 	uint64_t rejected = atomic_load(&ots_counters.spans_rejected);
-	if (dropped || lost || rejected || ots_cfg.debug)
+	if (pool || queue_full || budget || failed || at_exit || rejected || ots_cfg.debug)
 		ots_log_write(1,
-			      "%llu spans exported, %llu dropped (pool full), %llu lost in export, "
-			      "%llu rejected by the backend, %llu retries",
+			      "spans: %llu sent, %llu dropped (pool full), %llu dropped (queue full), "
+			      "%llu dropped (retry budget), %llu failed, %llu unsent at shutdown, "
+			      "%llu rejected by the backend; %llu retries",
 			      (unsigned long long)atomic_load(&ots_counters.spans_exported),
-			      (unsigned long long)dropped, (unsigned long long)lost,
-			      (unsigned long long)rejected,
+			      (unsigned long long)pool, (unsigned long long)queue_full,
+			      (unsigned long long)budget, (unsigned long long)failed,
+			      (unsigned long long)at_exit, (unsigned long long)rejected,
 			      (unsigned long long)atomic_load(&ots_counters.retries));
+}
+
+/* The exiting thread does the flush itself: keep SIGPIPE (a peer that closed
+ * the connection) away from the host. A SIGPIPE raised here is consumed, one
+ * that was pending before is left for the host. */
+static void flush_inline(uint64_t deadline)
+{
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	int was_pending = sigismember(&pending, SIGPIPE);
+	setup();
+	final_flush(deadline);
+	sigpending(&pending);
+	if (!was_pending && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void ots_exporter_stop(uint64_t timeout_ns)
@@ -199,10 +429,14 @@ void ots_exporter_stop(uint64_t timeout_ns)
 	uint64_t start = ots_mono_ns();
 	uint64_t deadline = start + timeout_ns;
 	if (atomic_load(&running)) {
-		stop_deadline = deadline;
+		/* the thread aims a little earlier, so its counts are final here */
+		uint64_t margin = timeout_ns / 8 < 20000000 ? timeout_ns / 8 : 20000000;
+		stop_deadline = deadline - margin;
 		atomic_store(&stop_req, 1);
-		atomic_fetch_add(&wake, 1);
-		futex(&wake, FUTEX_WAKE_PRIVATE, 1, NULL);
+		int fd = atomic_load(&wake_fd);
+		uint64_t one = 1;
+		if (fd >= 0 && write(fd, &one, sizeof one) < 0)
+			(void)0;
 		for (;;) {
 			if (atomic_load(&finished))
 				break;
@@ -210,30 +444,42 @@ void ots_exporter_stop(uint64_t timeout_ns)
 			if (now >= deadline) {
 				OTS_WARN("shutdown timeout (%llu ms) reached; about %llu spans unsent",
 					 (unsigned long long)(timeout_ns / 1000000),
-					 (unsigned long long)ots_pool_pending());
+					 (unsigned long long)(ots_pool_pending() + qlen));
 				break;
 			}
-			futex_wait_ns(&finished, 0, deadline - now);
+			uint64_t ns = deadline - now;
+			struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+			futex(&finished, FUTEX_WAIT_PRIVATE, 0, &ts);
 		}
 	} else {
-		setup();
-		export_all(deadline);
-		for (int i = 0; i < nsinks; i++)
-			if (sinks[i]->shutdown)
-				sinks[i]->shutdown(sinks[i], deadline);
+		flush_inline(deadline);
 	}
 	summary();
 }
 
+/* Child after fork (atfork handler: no I/O, no locks). The exporter thread
+ * did not survive; whatever it was doing is abandoned, not undone: the queue
+ * and batch arena are forgotten (the parent sends those records), the sinks
+ * drop their inherited connections, and the next pthread_create starts a new
+ * thread on a new eventfd. */
 void ots_exporter_reset_after_fork(void)
 {
 	atomic_store(&running, 0);
 	atomic_store(&stop_req, 0);
 	atomic_store(&finished, 0);
-	atomic_store(&wake, 0);
+	atomic_store(&kicked, 0);
+	atomic_store(&fork_hold, 0);
+	atomic_store(&parked, 0);
+	atomic_store(&final_rec_set, 0);
+	holding_fork = 0;
+	int fd = atomic_exchange(&wake_fd, -1);
+	if (fd >= 0)
+		close(fd); /* our copy only; the parent's stays open */
 	for (int i = 0; i < nsinks; i++)
 		if (sinks[i]->after_fork)
 			sinks[i]->after_fork(sinks[i]);
+	qhead = qlen = 0;
+	memset(&arena, 0, sizeof arena); /* leaked: it may have been mid-update */
 	if (set_up)
 		ots_resource_build(&resource); /* new process.pid */
 	memset(&ots_counters, 0, sizeof ots_counters);

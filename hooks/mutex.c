@@ -63,24 +63,34 @@ static OTS_NOINLINE int lock_slow(pthread_mutex_t *m)
 OTS_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	int (*real)(pthread_mutex_t *) = ots_real.mutex_lock;
-	if (ots_likely(real != NULL) && ots_likely(lock_word(m) == 0))
+	if (ots_likely(ots_real_mutex_ready(real)) && ots_likely(lock_word(m) == 0))
 		return real(m);
 	return lock_slow(m);
 }
 
 OTS_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-	if (ots_unlikely(!ots_real.mutex_trylock))
+	if (ots_unlikely(!ots_real_mutex_ready(ots_real.mutex_trylock)))
 		ots_real_resolve();
 	return ots_real.mutex_trylock(m);
 }
 
-OTS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+/* Unlock: the real function, unless this thread holds a lock it acquired
+ * after contention (hold time for the statistics): then out of line. */
+static OTS_NOINLINE int unlock_slow(pthread_mutex_t *m)
 {
 	if (ots_unlikely(!ots_real.mutex_unlock))
 		ots_real_resolve();
 	ots_hold_check(m);
 	return ots_real.mutex_unlock(m);
+}
+
+OTS_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	int (*real)(pthread_mutex_t *) = ots_real.mutex_unlock;
+	if (ots_likely(ots_real_mutex_ready(real)) && ots_likely(ots_tls.nheld == 0))
+		return real(m);
+	return unlock_slow(m);
 }
 
 static OTS_NOINLINE int timedlock_slow(pthread_mutex_t *m, clockid_t clk,

@@ -1,4 +1,5 @@
-/* thread.c - thread lifecycle hooks: pthread_create and pthread_exit.
+/* thread.c - thread lifecycle hooks: pthread_create, pthread_exit,
+ * pthread_cancel, pthread_detach and pthread_setname_np.
  *
  * pthread_create starts the new thread in a trampoline that opens the
  * `thread <start routine>` span (parent: the span current in the creator) and
@@ -7,12 +8,38 @@
  * is where the span is closed for them; a flag set by our pthread_exit tells
  * the two apart.
  *
- * The small block that carries the routine to the trampoline is malloc'd in
- * the creator (pthread_create allocates a stack anyway); if malloc fails the
- * thread starts untraced, never not at all.
+ * The small block that carries the routine to the trampoline comes from a
+ * fixed table claimed with a CAS (no malloc in the creator, and above all no
+ * free in the new thread, which would make glibc set up and tear down a
+ * malloc cache for a thread that never mallocs); when the table is full it is
+ * malloc'd, and if that fails the thread starts untraced, never not at all.
+ *
+ * Registration: the new thread enters the thread registry (tid -> span, used
+ * for holder links, pthread_join naming, cancel marks) from both sides. The
+ * creator registers it as soon as the real pthread_create returns, with the
+ * span id it chose for it, its tid read through pthread_getcpuclockid (the
+ * clock id encodes the tid, a kernel ABI): a join or a cancel that follows at
+ * once then finds it even if the thread has not run yet. The thread registers
+ * itself too, in case it ran first. The one race, the thread ending before its
+ * creator registers it, would leave a stale entry; a Dekker-style pair of
+ * fenced flags in the block (the thread sets `ended` before it unregisters,
+ * the creator reads it after it registers) makes sure that one of the two
+ * removes it. The block has two owners and the last one frees it. A thread
+ * created detached is registered only by itself: its descriptor may be
+ * reused as soon as it ends.
+ *
+ * pthread_cancel marks its target in the thread registry (the time of the
+ * request) before the real call: the target's span gets a `pthread_cancel`
+ * event, and an error status if it then dies by cancellation. The mark is
+ * made first because an asynchronous cancel may end the target before the
+ * real call returns. pthread_detach and pthread_setname_np pass through: the
+ * thread span's thread.name is the thread's name when its span ends (read
+ * from the kernel then), so a name set later, by the thread itself or by
+ * another thread, is the one the span shows.
  */
 #include "../shim/ots.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,9 +47,68 @@ typedef struct tramp {
 	void *(*fn)(void *);
 	void *arg;
 	uint64_t parent_span_id;
+	uint64_t span_id; /* the new thread's span, chosen by the creator */
 	uint8_t trace_id[16];
 	int ptid;
+	uint32_t seg;	  /* the creator's segment generation when it read its span */
+	_Atomic int refs; /* creator and thread: the last to let go frees it */
+	_Atomic int ended;
+	_Atomic int busy; /* table slot in use (heap blocks: -1) */
 } tramp_t;
+
+#define TRAMP_SLOTS 256
+
+static tramp_t tramps[TRAMP_SLOTS];
+static _Atomic unsigned tramp_next;
+static OTS_TLS tramp_t *my_tramp;
+
+static tramp_t *tramp_get(void)
+{
+	unsigned start = atomic_fetch_add_explicit(&tramp_next, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < 8; i++) {
+		tramp_t *t = &tramps[(start + i) % TRAMP_SLOTS];
+		int z = 0;
+		if (atomic_load_explicit(&t->busy, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_strong_explicit(&t->busy, &z, 1, memory_order_acquire,
+							    memory_order_relaxed))
+			return t;
+	}
+	ots_reentry_enter();
+	tramp_t *t = malloc(sizeof *t);
+	ots_reentry_leave();
+	if (t)
+		atomic_init(&t->busy, -1);
+	return t;
+}
+
+static void tramp_put(tramp_t *t)
+{
+	if (atomic_load_explicit(&t->busy, memory_order_relaxed) < 0) {
+		ots_reentry_enter();
+		free(t);
+		ots_reentry_leave();
+	} else {
+		atomic_store_explicit(&t->busy, 0, memory_order_release);
+	}
+}
+
+static void tramp_release(tramp_t *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		tramp_put(t);
+}
+
+/* The tid of a thread this process created and has not joined, from the
+ * clock id the kernel defines for it: ((~tid) << 3) | CPUCLOCK_PERTHREAD (4)
+ * | CPUCLOCK_SCHED (2). 0 when it has ended (glibc's tid is then 0). */
+static int tid_of(pthread_t t)
+{
+	clockid_t c;
+	if (pthread_getcpuclockid(t, &c) || (c & 7) != 6)
+		return 0;
+	int tid = (int)~(c >> 3);
+	return tid > 0 ? tid : 0;
+}
 
 static void thread_end(uint16_t flags)
 {
@@ -30,8 +116,15 @@ static void thread_end(uint16_t flags)
 		return;
 	ots_tls.in_trampoline = 0;
 	ots_thread_record_end(flags);
+	tramp_t *t = my_tramp;
+	my_tramp = NULL;
+	if (t)
+		atomic_store_explicit(&t->ended, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
 	ots_threads_unregister(ots_tid());
 	ots_pool_thread_exit();
+	if (t)
+		tramp_release(t);
 }
 
 static void tramp_cleanup(void *unused)
@@ -42,25 +135,52 @@ static void tramp_cleanup(void *unused)
 
 static void *trampoline(void *p)
 {
-	tramp_t t = *(tramp_t *)p;
+	tramp_t *tp = p;
+	void *(*fn)(void *) = tp->fn;
+	void *arg = tp->arg;
 	ots_reentry_enter();
-	free(p);
-	ots_tls.span_id = ots_ids_span();
-	ots_tls.parent_span_id = t.parent_span_id;
-	memcpy(ots_tls.trace_id, t.trace_id, 16);
+	my_tramp = tp;
+	ots_tls.span_id = tp->span_id;
+	ots_tls.parent_span_id = tp->parent_span_id;
+	memcpy(ots_tls.trace_id, tp->trace_id, 16);
 	ots_tls.start_ns = ots_unix_ns(ots_mono_ns());
-	ots_tls.routine = (uintptr_t)t.fn;
-	ots_tls.ptid = t.ptid;
+	ots_tls.routine = (uintptr_t)fn;
+	ots_tls.ptid = tp->ptid;
+	ots_tls.seg = tp->seg;
 	ots_tls.in_trampoline = 1;
-	ots_threads_register(ots_tid(), pthread_self(), ots_tls.span_id, ots_tls.trace_id);
+	int tid = ots_tid();
+	/* registered by the creator already: keep its entry (and any cancel
+	 * mark made meanwhile), only add what the thread knows */
+	if (ots_threads_span_of(tid, NULL) != ots_tls.span_id)
+		ots_threads_register(tid, pthread_self(), ots_tls.span_id, ots_tls.trace_id);
+	ots_threads_describe(tid, ots_tls.start_ns, ots_tls.parent_span_id, ots_tls.routine,
+			     ots_tls.ptid, 0, ots_tls.trace_id);
 	ots_reentry_leave();
 
 	void *ret;
 	pthread_cleanup_push(tramp_cleanup, NULL);
-	ret = t.fn(t.arg);
+	ret = fn(arg);
 	pthread_cleanup_pop(0);
 	thread_end(0);
 	return ret;
+}
+
+static void register_child(tramp_t *t, pthread_t th, const pthread_attr_t *attr)
+{
+	int detached = 0;
+	if (attr && pthread_attr_getdetachstate(attr, &detached) == 0 &&
+	    detached == PTHREAD_CREATE_DETACHED)
+		return;
+	if (atomic_load_explicit(&t->ended, memory_order_seq_cst))
+		return;
+	int tid = tid_of(th);
+	if (!tid)
+		return;
+	if (ots_threads_span_of(tid, NULL) != t->span_id)
+		ots_threads_register(tid, th, t->span_id, t->trace_id);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&t->ended, memory_order_seq_cst))
+		ots_threads_unregister(tid); /* it ended meanwhile: do not leave it behind */
 }
 
 OTS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
@@ -76,20 +196,30 @@ OTS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		return ots_real.create(thread, attr, start, arg);
 	}
 	ots_exporter_start();
-	ots_reentry_enter();
-	tramp_t *t = malloc(sizeof *t);
-	ots_reentry_leave();
+	tramp_t *t = tramp_get();
 	if (!t)
 		return ots_real.create(thread, attr, start, arg);
 	t->fn = start;
 	t->arg = arg;
 	t->parent_span_id = ots_thread_current_span();
 	ots_thread_current_trace(t->trace_id);
+	t->seg = ots_tls.seg;
 	t->ptid = ots_tid();
+	t->span_id = ots_ids_span();
+	atomic_init(&t->refs, 2);
+	atomic_init(&t->ended, 0);
 	int ret = ots_real.create(thread, attr, trampoline, t);
-	if (ret)
-		free(t);
-	return ret;
+	if (ret) {
+		tramp_put(t);
+		return ret;
+	}
+	int saved = errno;
+	ots_reentry_enter();
+	register_child(t, *thread, attr);
+	ots_reentry_leave();
+	errno = saved;
+	tramp_release(t);
+	return 0;
 }
 
 OTS_EXPORT void pthread_exit(void *retval)
@@ -98,4 +228,30 @@ OTS_EXPORT void pthread_exit(void *retval)
 		ots_real_resolve();
 	ots_tls.exit_called = 1;
 	ots_real.exit(retval);
+}
+
+OTS_EXPORT int pthread_cancel(pthread_t t)
+{
+	if (ots_unlikely(!ots_real.cancel))
+		ots_real_resolve();
+	if (ots_should_trace(OTS_FAM_THREAD)) {
+		ots_reentry_enter();
+		ots_threads_mark_cancel(t, ots_unix_ns(ots_mono_ns()));
+		ots_reentry_leave();
+	}
+	return ots_real.cancel(t);
+}
+
+OTS_EXPORT int pthread_detach(pthread_t t)
+{
+	if (ots_unlikely(!ots_real.detach))
+		ots_real_resolve();
+	return ots_real.detach(t);
+}
+
+OTS_EXPORT int pthread_setname_np(pthread_t t, const char *name)
+{
+	if (ots_unlikely(!ots_real.setname))
+		ots_real_resolve();
+	return ots_real.setname(t, name);
 }

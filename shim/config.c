@@ -306,14 +306,15 @@ static char *resolve_endpoint(int *set)
 	}
 	if (g) {
 		if (valid_url(g)) {
+			/* "base", "base/" and "base//" all give "base/v1/traces" */
 			size_t n = strlen(g);
+			while (n > 0 && g[n - 1] == '/')
+				n--;
 			char *u = malloc(n + 12);
 			if (!u)
 				return NULL;
-			memcpy(u, g, n + 1);
-			if (n == 0 || u[n - 1] != '/')
-				strcat(u, "/");
-			strcat(u, "v1/traces");
+			memcpy(u, g, n);
+			memcpy(u + n, "/v1/traces", 11);
 			*set = 1;
 			return u;
 		}
@@ -455,8 +456,8 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 	if ((v = otlp_var("TIMEOUT"))) {
 		uint32_t ms;
 		if (ots_config_parse_u32(v, 0, 0x7fffffff, &ms) < 0)
-			OTS_WARN("OTEL_EXPORTER_OTLP_TIMEOUT=\"%s\" is not milliseconds; using 10000",
-				 v);
+			OTS_WARN("OTEL_EXPORTER_OTLP_%sTIMEOUT=\"%s\" is not milliseconds; using 10000",
+				 getenv_nonempty("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") ? "TRACES_" : "", v);
 		else
 			c->otlp_timeout_ns = (uint64_t)ms * 1000000ull;
 	}

@@ -96,6 +96,7 @@ void ots_root_begin(void)
 	ots_g.pid = getpid();
 	ots_g.main_tid = ots_tid();
 	ots_threads_register(ots_g.main_tid, pthread_self(), ots_g.root_span_id, ots_g.trace_id);
+	ots_segment_reset();
 }
 
 void ots_init_slow(void)
@@ -142,26 +143,30 @@ __attribute__((constructor)) static void ots_constructor(void)
 	ots_init();
 }
 
+/* The root span goes to the exporter directly, not through the exiting
+ * thread's ring, which may be full. */
 static void record_root(void)
 {
-	ots_rec_t *r = ots_pool_reserve();
-	if (!r)
-		return;
-	r->kind = OTS_REC_PROCESS;
-	r->tid = ots_g.main_tid;
-	r->span_id = ots_g.root_span_id;
-	r->parent_span_id = ots_g.parent_span_id;
-	memcpy(r->trace_id, ots_g.trace_id, 16);
-	r->start_ns = ots_g.root_start_ns;
-	r->end_ns = ots_unix_ns(ots_mono_ns());
-	r->obj = (uint64_t)ots_g.pid;
+	ots_rec_t r;
+	memset(&r, 0, offsetof(ots_rec_t, frames));
+	r.kind = OTS_REC_PROCESS;
+	r.tid = ots_g.main_tid;
+	/* only the first segment is the TRACEPARENT's child; later ones are
+	 * roots of their own, linked to the segment before (shim/segment.c) */
+	uint32_t g = atomic_load_explicit(&ots_g.segment, memory_order_acquire);
+	r.span_id = ots_g.root_span_id;
+	r.parent_span_id = g ? 0 : ots_g.parent_span_id;
+	r.aux = g != 0;
+	memcpy(r.trace_id, ots_g.trace_id, 16);
+	r.start_ns = ots_g.root_start_ns;
+	r.end_ns = ots_unix_ns(ots_mono_ns());
+	r.obj = (uint64_t)ots_g.pid;
 	if (ots_g.link_span_id) {
-		r->flags |= OTS_RF_HAS_LINK;
-		r->link_span_id = ots_g.link_span_id;
-		memcpy(r->link_trace_id, ots_g.link_trace_id, 16);
+		r.flags |= OTS_RF_HAS_LINK;
+		r.link_span_id = ots_g.link_span_id;
+		memcpy(r.link_trace_id, ots_g.link_trace_id, 16);
 	}
-	r->nframes = 0;
-	ots_pool_commit();
+	ots_exporter_final_record(&r);
 }
 
 void ots_shutdown(void)
@@ -172,6 +177,7 @@ void ots_shutdown(void)
 		return;
 	int saved = errno;
 	ots_reentry_enter();
+	ots_threads_end_live(ots_unix_ns(ots_mono_ns()));
 	record_root();
 	ots_exporter_stop(ots_cfg.shutdown_timeout_ns);
 	ots_report_at_exit();

@@ -92,6 +92,8 @@ enum {
 	OTS_RF_HAS_LINK = 1u << 5,  /* link_span_id/link_trace_id are set */
 	OTS_RF_WRITE = 1u << 6,     /* rwlock: a write wait */
 	OTS_RF_STATS_ONLY = 1u << 7, /* below OTCSHIM_MIN_WAIT: counted, no span */
+	OTS_RF_SEGMENT_CUT = 1u << 8, /* thread: span ends at a segment cut, the thread lives on */
+	OTS_RF_LIVE_AT_EXIT = 1u << 9, /* thread: still running when the process exited */
 };
 
 #define OTS_MAX_FRAMES 32
@@ -237,6 +239,13 @@ typedef struct ots_real {
 } ots_real_t;
 
 extern ots_real_t ots_real;
+/* x86_64: mutex_lock/trylock/unlock are statically non-NULL (see real.c). */
+#if defined(__x86_64__)
+#define OTS_REAL_MUTEX_STATIC 1
+#define ots_real_mutex_ready(fn) 1
+#else
+#define ots_real_mutex_ready(fn) ((fn) != NULL)
+#endif
 /* Resolve every entry (idempotent, safe to call from any hook). */
 void ots_real_resolve(void);
 
@@ -262,6 +271,7 @@ typedef struct ots_global {
 	char exe_path[512];
 	char exe_name[128];
 	_Atomic int exiting;
+	_Atomic uint32_t segment; /* generation of the current segment (shim/segment.c) */
 } ots_global_t;
 
 extern ots_global_t ots_g;
@@ -328,6 +338,9 @@ typedef struct ots_tls {
 		uintptr_t obj;
 		uint64_t t; /* monotonic ns at acquisition */
 	} held[4];
+	uint32_t seg;          /* segment generation this thread's span belongs to */
+	uint64_t link_span_id; /* this span continues one of an earlier segment */
+	uint8_t link_trace_id[16];
 } ots_tls_t;
 
 extern OTS_TLS ots_tls_t ots_tls;
@@ -356,6 +369,25 @@ int ots_threads_mark_cancel(pthread_t t, uint64_t when_ns);
 /* For the exiting thread: the time cancel was requested, or 0. */
 uint64_t ots_threads_cancel_time(int tid);
 void ots_threads_reset_after_fork(void);
+/* Zero a large static table in the child after fork without touching its
+ * pages: memset the unaligned edges, MADV_DONTNEED the page-aligned middle
+ * (a private anonymous mapping reads back as zeros, allocated on demand). */
+void ots_zero_table(void *p, size_t n);
+/* What closing a thread's span needs besides the registration: called by the
+ * thread itself after ots_threads_register (trampoline, segment roll). */
+void ots_threads_describe(int tid, uint64_t start_ns, uint64_t parent_span_id, uint64_t routine,
+			  int ptid, uint64_t link_span_id, const uint8_t link_trace_id[16]);
+/* The span span_id of thread tid ends: returns 1 if the caller is the one to
+ * write its record (the thread itself at its end, or ots_threads_end_live at
+ * exit, whichever comes first), 0 if the other one already did. */
+int ots_threads_claim_end(int tid, uint64_t span_id);
+/* At exit, in the exiting thread: write a THREAD record (OTS_RF_LIVE_AT_EXIT,
+ * ending at end_unix) for every described thread still running, so the spans
+ * their waits hang under exist. */
+void ots_threads_end_live(uint64_t end_unix);
+/* tid of the live registered thread whose pthread_t is t, or 0 (lock-free
+ * lookup in an index keyed by pthread_t; used to name a joined thread). */
+int ots_threads_tid_of(pthread_t t);
 
 /* ------------------------------------------------------------------------ */
 /* shim/pool.c: per-thread rings of records, and the registry the exporter walks. */
@@ -390,6 +422,8 @@ typedef struct ots_wait {
 	int holder_tid; /* 0 if unknown */
 	uint16_t op;
 	uint16_t flags;
+	uint64_t link_span_id; /* holder's thread span, looked up when the wait begins */
+	uint8_t link_trace_id[16];
 } ots_wait_t;
 
 /* True when a hook of this family should record (initialised, enabled, not
@@ -407,6 +441,8 @@ static inline void ots_wait_begin(ots_wait_t *w, ots_op_t op, const void *obj, c
 	w->obj = (uintptr_t)obj;
 	w->obj2 = (uintptr_t)obj2;
 	w->holder_tid = holder_tid;
+	/* the holder's span now: by the time the wait ends it may have exited */
+	w->link_span_id = holder_tid > 0 ? ots_threads_span_of(holder_tid, w->link_trace_id) : 0;
 	w->t0 = ots_mono_ns();
 }
 /* End a wait: read the clock, and if the wait reached OTCSHIM_MIN_WAIT write a
@@ -440,9 +476,79 @@ const char *ots_op_name(unsigned op);
 void ots_lockstat_add(const ots_rec_t *r, uint64_t wait_ns);
 void ots_lockstat_hold(uintptr_t obj, uint64_t hold_ns);
 void ots_lockstat_reset_after_fork(void);
+/* Reading side of the registry (the exit report, symbol fallback, tests). Reads
+ * are racy snapshots of relaxed counters: fine at exit, never torn per field. */
+#define OTS_LS_TIDS 6   /* distinct waiter / holder tids kept per lock */
+#define OTS_LS_FIRST 4  /* frames of the first contended wait kept per lock */
+#define OTS_LS_FRAMES 16 /* frames kept per distinct waiter stack */
+#define OTS_LS_BUCKETS 160 /* log-linear wait histogram, 4 buckets per power of 2 */
+typedef struct ots_lockstat_info {
+	uintptr_t obj;
+	uint32_t ops; /* bit (1u << op) for every op that waited on it */
+	uint64_t count, total_ns, min_ns, max_ns;
+	uint64_t below_min; /* waits shorter than OTCSHIM_MIN_WAIT (no span) */
+	uint64_t rd_count;  /* rwlock: read waits (the rest are write waits) */
+	uint64_t errors;    /* waits that returned an error (ETIMEDOUT, ...) */
+	uint64_t hold_count, hold_total_ns, hold_max_ns;
+	uint64_t p50_ns, p99_ns;
+	int nwaiters, nholders;         /* distinct tids, at most OTS_LS_TIDS */
+	int waiters_more, holders_more; /* more than OTS_LS_TIDS were seen */
+	int32_t waiters[OTS_LS_TIDS], holders[OTS_LS_TIDS];
+	int nfirst;
+	uint64_t first[OTS_LS_FIRST];
+} ots_lockstat_info_t;
+typedef struct ots_lockstat_stack {
+	uint64_t count, total_ns, max_ns;
+	int nframes;
+	uint64_t frames[OTS_LS_FRAMES];
+} ots_lockstat_stack_t;
+typedef struct ots_lockstat_thread {
+	int tid;
+	uint64_t routine; /* start routine (0: main or not created by pthread_create) */
+	uint64_t lock_ns, lock_waits;   /* mutex, rwlock, spin */
+	uint64_t other_ns, other_waits; /* cond, sem, join, barrier, once */
+	uint64_t max_ns;
+} ots_lockstat_thread_t;
+typedef struct ots_lockstat_lost {
+	uint64_t locks, stacks, threads; /* waits not attributed: a table was full */
+} ots_lockstat_lost_t;
+/* Copy every lock with at least one contended wait into out (at most max, in
+ * table order); returns the number copied. */
+size_t ots_lockstat_snapshot(ots_lockstat_info_t *out, size_t max);
+/* The distinct waiter stacks of obj, by total wait (desc), at most max. */
+size_t ots_lockstat_stacks(uintptr_t obj, ots_lockstat_stack_t *out, size_t max);
+/* Every thread that waited, in table order. */
+size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max);
+void ots_lockstat_lost(ots_lockstat_lost_t *out);
+/* Frames of the first contended wait on obj (for naming a lock that has no
+ * symbol); returns the count, 0 if obj is unknown. */
+int ots_lockstat_first_frames(uintptr_t obj, uint64_t *frames, int max);
+/* Histogram geometry, exposed for tests: the bucket of a wait, and the lowest
+ * wait of a bucket. */
+unsigned ots_lockstat_bucket(uint64_t ns);
+uint64_t ots_lockstat_bucket_lo(unsigned b);
+/* Value at quantile q (0..1] of a histogram (nearest rank), interpolated
+ * inside its bucket narrowed to the observed [min_ns, max_ns]; the first and
+ * last rank are min_ns and max_ns exactly; 0 when empty. */
+uint64_t ots_lockstat_quantile(const uint32_t *hist, double q, uint64_t min_ns, uint64_t max_ns);
 /* The exit report (exporter/report.c): printed from ots_shutdown after the
  * final flush, when OTCSHIM_REPORT asks for it. */
 void ots_report_at_exit(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/segment.c: OTCSHIM_SEGMENT, a long-running process cut into traces. */
+
+/* Generation 0 is the root just begun by ots_root_begin (which calls this, at
+ * init and in the child after fork); also sets the caller's ots_tls.seg. */
+void ots_segment_reset(void);
+/* Slow paths only (ots_thread_current_span, thread end): start a new segment
+ * when the current one is older than OTCSHIM_SEGMENT, and move the calling
+ * thread's span into the current segment if it is behind. */
+void ots_segment_poll(void);
+/* Root span and trace of generation gen (the caller's ots_tls.seg). */
+uint64_t ots_segment_root(uint32_t gen, uint8_t trace_out[16]);
+/* At exit, before the last root record: no segment switch after this. */
+void ots_segment_freeze(void);
 
 /* ------------------------------------------------------------------------ */
 /* shim/fork.c */
@@ -460,5 +566,7 @@ void ots_exporter_kick(void);
 void ots_exporter_stop(uint64_t timeout_ns);
 /* Child after fork: the exporter thread does not exist any more. */
 void ots_exporter_reset_after_fork(void);
+/* Hand the exporter one record outside the rings (the root span at exit). */
+void ots_exporter_final_record(const ots_rec_t *r);
 
 #endif

@@ -15,11 +15,30 @@
 
 #include <dlfcn.h>
 
-ots_real_t ots_real;
+/* glibc exports these aliases only at the base version (no default
+ * version), so a plain reference does not link: bind the version explicitly.
+ * GLIBC_2.2.5 is the x86_64 base version. */
+#if defined(__x86_64__)
+extern int ots_libc_mutex_lock(pthread_mutex_t *);
+extern int ots_libc_mutex_trylock(pthread_mutex_t *);
+extern int ots_libc_mutex_unlock(pthread_mutex_t *);
+__asm__(".symver ots_libc_mutex_lock, __pthread_mutex_lock@GLIBC_2.2.5");
+__asm__(".symver ots_libc_mutex_trylock, __pthread_mutex_trylock@GLIBC_2.2.5");
+__asm__(".symver ots_libc_mutex_unlock, __pthread_mutex_unlock@GLIBC_2.2.5");
+#define OTS_HAVE_BOOTSTRAP 1
+#endif
 
-extern int __pthread_mutex_lock(pthread_mutex_t *);
-extern int __pthread_mutex_trylock(pthread_mutex_t *);
-extern int __pthread_mutex_unlock(pthread_mutex_t *);
+/* On x86_64 the mutex entries start out pointing at glibc's aliases, so they
+ * are never NULL and the mutex hooks need no test for it (OTS_REAL_MUTEX_STATIC
+ * in ots.h); dlsym replaces them at init with whatever comes next in the
+ * lookup order (another interposer, a sanitizer runtime, or the same libc). */
+ots_real_t ots_real = {
+#ifdef OTS_HAVE_BOOTSTRAP
+	.mutex_lock = ots_libc_mutex_lock,
+	.mutex_trylock = ots_libc_mutex_trylock,
+	.mutex_unlock = ots_libc_mutex_unlock,
+#endif
+};
 
 static OTS_TLS int resolving;
 
@@ -47,11 +66,13 @@ void ots_real_resolve(void)
 	if (resolving)
 		return;
 	resolving = 1;
+#ifdef OTS_HAVE_BOOTSTRAP
 	if (!ots_real.mutex_lock) {
-		SET(mutex_lock, __pthread_mutex_lock);
-		SET(mutex_trylock, __pthread_mutex_trylock);
-		SET(mutex_unlock, __pthread_mutex_unlock);
+		SET(mutex_lock, ots_libc_mutex_lock);
+		SET(mutex_trylock, ots_libc_mutex_trylock);
+		SET(mutex_unlock, ots_libc_mutex_unlock);
 	}
+#endif
 	GET(mutex_lock, "pthread_mutex_lock");
 	GET(mutex_trylock, "pthread_mutex_trylock");
 	GET(mutex_timedlock, "pthread_mutex_timedlock");

@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-static uintptr_t self_lo, self_hi;
+/* The shim's own code: the executable PT_LOAD of the object that holds this
+ * file, found once. Threads may race to fill it; they write the same values,
+ * and hi is published last so a reader that sees it sees lo too. */
+static _Atomic uintptr_t self_lo, self_hi;
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -31,8 +34,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 			continue;
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
 		if (want >= lo && want < hi) {
-			self_lo = lo;
-			self_hi = hi;
+			atomic_store_explicit(&self_lo, lo, memory_order_relaxed);
+			atomic_store_explicit(&self_hi, hi, memory_order_release);
 			return 1;
 		}
 	}
@@ -41,25 +44,34 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 
 static int in_self(uint64_t pc)
 {
-	if (!self_hi)
+	uintptr_t hi = atomic_load_explicit(&self_hi, memory_order_acquire);
+	if (ots_unlikely(!hi)) {
 		dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
-	return pc >= self_lo && pc < self_hi;
+		hi = atomic_load_explicit(&self_hi, memory_order_acquire);
+	}
+	return pc >= atomic_load_explicit(&self_lo, memory_order_relaxed) && pc < hi;
 }
 
+/* The waiter's stack, from the caller of the hook outwards. unw_backtrace
+ * walks with libunwind's per-thread trace cache (built on first use).
+ * Every frame inside the shim is left out: the hook, this path, and the
+ * pthread_create trampoline at the bottom of each thread, which is noise to a
+ * reader. max is OTCSHIM_STACK_DEPTH (0 = no stacks), capped at OTS_MAX_FRAMES;
+ * a few extra frames are walked so the shim's own do not eat into it. */
 int ots_stack_capture(uint64_t *frames, int max)
 {
 	if (max <= 0)
 		return 0;
+	if (max > OTS_MAX_FRAMES)
+		max = OTS_MAX_FRAMES;
 	void *buf[OTS_MAX_FRAMES + 8];
-	int want = max + 8 > (int)(sizeof buf / sizeof buf[0]) ? (int)(sizeof buf / sizeof buf[0]) :
-								  max + 8;
-	int n = unw_backtrace(buf, want);
-	int skip = 0;
-	while (skip < n && in_self((uintptr_t)buf[skip]))
-		skip++;
+	int n = unw_backtrace(buf, max + 8);
 	int out = 0;
-	for (int i = skip; i < n && out < max; i++)
-		frames[out++] = (uintptr_t)buf[i];
+	for (int i = 0; i < n && out < max; i++) {
+		uint64_t pc = (uintptr_t)buf[i];
+		if (pc && !in_self(pc))
+			frames[out++] = pc;
+	}
 	return out;
 }
 
@@ -137,7 +149,8 @@ void ots_wait_end(ots_wait_t *w, int ret)
 	if (w->holder_tid > 0) {
 		r.holder_tid = w->holder_tid;
 		r.flags |= OTS_RF_HOLDER;
-		r.link_span_id = ots_threads_span_of(w->holder_tid, r.link_trace_id);
+		r.link_span_id = w->link_span_id;
+		memcpy(r.link_trace_id, w->link_trace_id, 16);
 		if (r.link_span_id)
 			r.flags |= OTS_RF_HAS_LINK;
 	}
@@ -177,6 +190,14 @@ void ots_thread_record_end(uint16_t flags)
 {
 	int saved = errno;
 	ots_reentry_enter();
+	if (ots_cfg.segment_ns)
+		ots_segment_poll(); /* a span that crossed a segment cut ends at the cut */
+	if (!ots_threads_claim_end(ots_tid(), ots_tls.span_id)) {
+		/* the process is exiting and ots_threads_end_live closed it already */
+		ots_reentry_leave();
+		errno = saved;
+		return;
+	}
 	ots_rec_t r;
 	memset(&r, 0, offsetof(ots_rec_t, frames));
 	r.kind = OTS_REC_THREAD;
@@ -192,6 +213,11 @@ void ots_thread_record_end(uint16_t flags)
 	r.aux = ots_threads_cancel_time(r.tid);
 	if (r.aux)
 		r.flags |= OTS_RF_CANCEL_REQ;
+	if (ots_tls.link_span_id) { /* continues a span of an earlier segment */
+		r.flags |= OTS_RF_HAS_LINK;
+		r.link_span_id = ots_tls.link_span_id;
+		memcpy(r.link_trace_id, ots_tls.link_trace_id, 16);
+	}
 	prctl(PR_GET_NAME, r.name, 0, 0, 0);
 	r.name[sizeof r.name - 1] = '\0';
 	commit_copy(&r);

@@ -12,7 +12,10 @@
  */
 #include "ots.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,9 +26,15 @@ int ots_thread_gettid(void)
 	return (int)syscall(SYS_gettid);
 }
 
+/* With segments (shim/segment.c) the root changes over time: a thread reads
+ * the root of the generation its own state belongs to (ots_tls.seg), which
+ * only the thread itself moves forward, in ots_segment_poll. So the span and
+ * the trace a caller reads in a row always belong together. */
 uint64_t ots_thread_current_span(void)
 {
-	return ots_tls.span_id ? ots_tls.span_id : ots_g.root_span_id;
+	if (ots_unlikely(ots_cfg.segment_ns != 0))
+		ots_segment_poll();
+	return ots_tls.span_id ? ots_tls.span_id : ots_segment_root(ots_tls.seg, NULL);
 }
 
 void ots_thread_current_trace(uint8_t out[16])
@@ -33,7 +42,7 @@ void ots_thread_current_trace(uint8_t out[16])
 	if (ots_tls.span_id)
 		memcpy(out, ots_tls.trace_id, 16);
 	else
-		memcpy(out, ots_g.trace_id, 16);
+		ots_segment_root(ots_tls.seg, out);
 }
 
 #define REG_SIZE 8192 /* power of two */
@@ -46,9 +55,83 @@ typedef struct reg_entry {
 	_Atomic uint64_t cancel_ns;
 	_Atomic uintptr_t self;
 	uint8_t trace[16];
+	/* what ots_threads_end_live needs to close the span of a thread still
+	 * running at exit (ots_threads_describe; start 0 = not described) */
+	_Atomic uint64_t start_ns, parent, routine, link_span;
+	_Atomic int ptid;
+	uint8_t link_trace[16];
 } reg_entry_t;
 
 static reg_entry_t reg[REG_SIZE];
+
+/* A second index, pthread_t -> tid, so pthread_join can name the thread it
+ * waits for without walking the table. Same scheme: a CAS claims a key, a
+ * removed key becomes a tombstone, readers never lock. */
+typedef struct self_entry {
+	_Atomic uintptr_t self;
+	_Atomic int tid;
+} self_entry_t;
+
+#define SELF_TOMB ((uintptr_t)1)
+
+static self_entry_t by_self[REG_SIZE];
+
+static unsigned self_hash(uintptr_t s)
+{
+	return (unsigned)((s * 0x9e3779b97f4a7c15ull) >> 40);
+}
+
+static void self_insert(uintptr_t self, int tid)
+{
+	unsigned h = self_hash(self);
+	for (unsigned i = 0; i < REG_PROBE; i++) {
+		self_entry_t *e = &by_self[(h + i) & (REG_SIZE - 1)];
+		uintptr_t k = atomic_load_explicit(&e->self, memory_order_acquire);
+		if (k == self) {
+			atomic_store_explicit(&e->tid, tid, memory_order_release);
+			return;
+		}
+		if ((k == 0 || k == SELF_TOMB) &&
+		    atomic_compare_exchange_strong_explicit(&e->self, &k, self, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&e->tid, tid, memory_order_release);
+			return;
+		}
+	}
+}
+
+static void self_remove(uintptr_t self, int tid)
+{
+	unsigned h = self_hash(self);
+	for (unsigned i = 0; i < REG_PROBE; i++) {
+		self_entry_t *e = &by_self[(h + i) & (REG_SIZE - 1)];
+		uintptr_t k = atomic_load_explicit(&e->self, memory_order_acquire);
+		if (k == 0)
+			return;
+		if (k == self && atomic_load_explicit(&e->tid, memory_order_relaxed) == tid) {
+			atomic_store_explicit(&e->tid, 0, memory_order_relaxed);
+			atomic_store_explicit(&e->self, SELF_TOMB, memory_order_release);
+			return;
+		}
+	}
+}
+
+int ots_threads_tid_of(pthread_t t)
+{
+	uintptr_t self = (uintptr_t)t;
+	if (self <= SELF_TOMB)
+		return 0;
+	unsigned h = self_hash(self);
+	for (unsigned i = 0; i < REG_PROBE; i++) {
+		self_entry_t *e = &by_self[(h + i) & (REG_SIZE - 1)];
+		uintptr_t k = atomic_load_explicit(&e->self, memory_order_acquire);
+		if (k == self)
+			return atomic_load_explicit(&e->tid, memory_order_acquire);
+		if (k == 0)
+			return 0;
+	}
+	return 0;
+}
 
 static reg_entry_t *reg_find(int tid)
 {
@@ -81,7 +164,9 @@ void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8
 	memcpy(e->trace, trace_id, 16);
 	atomic_store_explicit(&e->self, (uintptr_t)self, memory_order_relaxed);
 	atomic_store_explicit(&e->cancel_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->start_ns, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->span, span_id, memory_order_release);
+	self_insert((uintptr_t)self, tid);
 }
 
 void ots_threads_unregister(int tid)
@@ -89,6 +174,7 @@ void ots_threads_unregister(int tid)
 	reg_entry_t *e = reg_find(tid);
 	if (!e)
 		return;
+	self_remove(atomic_load_explicit(&e->self, memory_order_relaxed), tid);
 	atomic_store_explicit(&e->span, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->self, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->tid, REG_TOMB, memory_order_release);
@@ -125,8 +211,105 @@ uint64_t ots_threads_cancel_time(int tid)
 	return e ? atomic_load_explicit(&e->cancel_ns, memory_order_relaxed) : 0;
 }
 
+void ots_threads_describe(int tid, uint64_t start_ns, uint64_t parent_span_id, uint64_t routine,
+			  int ptid, uint64_t link_span_id, const uint8_t link_trace_id[16])
+{
+	reg_entry_t *e = reg_find(tid);
+	if (!e)
+		return;
+	atomic_store_explicit(&e->parent, parent_span_id, memory_order_relaxed);
+	atomic_store_explicit(&e->routine, routine, memory_order_relaxed);
+	atomic_store_explicit(&e->ptid, ptid, memory_order_relaxed);
+	memcpy(e->link_trace, link_trace_id, 16);
+	atomic_store_explicit(&e->link_span, link_span_id, memory_order_relaxed);
+	atomic_store_explicit(&e->start_ns, start_ns, memory_order_release);
+}
+
+int ots_threads_claim_end(int tid, uint64_t span_id)
+{
+	reg_entry_t *e = reg_find(tid);
+	if (!e)
+		return 1;
+	uint64_t s = span_id;
+	if (atomic_compare_exchange_strong_explicit(&e->span, &s, 0, memory_order_acq_rel,
+						    memory_order_relaxed))
+		return 1;
+	return s != 0; /* another span registered for it: not ours to settle */
+}
+
+static void task_name(int tid, char out[16])
+{
+	char path[48], buf[32];
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+	out[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+		n--;
+	if (n > 15)
+		n = 15;
+	memcpy(out, buf, (size_t)n);
+	out[n] = '\0';
+}
+
+void ots_threads_end_live(uint64_t end_unix)
+{
+	for (unsigned i = 0; i < REG_SIZE; i++) {
+		reg_entry_t *e = &reg[i];
+		int tid = atomic_load_explicit(&e->tid, memory_order_acquire);
+		if (tid <= 0)
+			continue;
+		uint64_t start = atomic_load_explicit(&e->start_ns, memory_order_acquire);
+		uint64_t span = atomic_load_explicit(&e->span, memory_order_acquire);
+		if (!start || !span || !ots_threads_claim_end(tid, span))
+			continue;
+		ots_rec_t *r = ots_pool_reserve();
+		if (!r)
+			return;
+		r->kind = OTS_REC_THREAD;
+		r->flags = OTS_RF_LIVE_AT_EXIT;
+		r->tid = tid;
+		r->ptid = atomic_load_explicit(&e->ptid, memory_order_relaxed);
+		r->span_id = span;
+		r->parent_span_id = atomic_load_explicit(&e->parent, memory_order_relaxed);
+		memcpy(r->trace_id, e->trace, 16);
+		r->start_ns = start;
+		r->end_ns = end_unix;
+		r->obj = atomic_load_explicit(&e->routine, memory_order_relaxed);
+		r->aux = atomic_load_explicit(&e->cancel_ns, memory_order_relaxed);
+		if (r->aux)
+			r->flags |= OTS_RF_CANCEL_REQ;
+		r->link_span_id = atomic_load_explicit(&e->link_span, memory_order_relaxed);
+		if (r->link_span_id) {
+			r->flags |= OTS_RF_HAS_LINK;
+			memcpy(r->link_trace_id, e->link_trace, 16);
+		}
+		task_name(tid, r->name);
+		ots_pool_commit();
+	}
+}
+
 /* The child has one thread: forget every other entry. */
 void ots_threads_reset_after_fork(void)
 {
-	memset(reg, 0, sizeof reg);
+	ots_zero_table(reg, sizeof reg);
+	ots_zero_table(by_self, sizeof by_self);
+}
+
+void ots_zero_table(void *p, size_t n)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)p, hi = lo + n;
+	uintptr_t alo = (lo + page - 1) & ~(page - 1), ahi = hi & ~(page - 1);
+	if (ahi <= alo || madvise((void *)alo, ahi - alo, MADV_DONTNEED) != 0) {
+		memset(p, 0, n);
+		return;
+	}
+	memset(p, 0, alo - lo);
+	memset((void *)ahi, 0, hi - ahi);
 }

@@ -3,7 +3,9 @@
  *
  * The library under test is $OTS_BUILD/libotcshim.so (OTS_BUILD defaults to
  * "build"); test programs are $OTS_BUILD/progs/<name>. Under ASan, the runtime
- * named by $OTS_PRELOAD_FIRST is put ahead of the shim in LD_PRELOAD.
+ * named by $OTS_PRELOAD_FIRST is put ahead of the shim in LD_PRELOAD; under
+ * TSan, $OTS_PRELOAD_LAST goes after it (TSan's pthread_create must run
+ * before our trampoline, whose code is instrumented).
  */
 #ifndef OTS_HARNESS_H
 #define OTS_HARNESS_H

@@ -124,14 +124,17 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 		close(pi[1]);
 		unsetenv("LD_PRELOAD");
 		unsetenv("OTCSHIM_OUTPUT");
+		unsetenv("OTEL_SDK_DISABLED");
 		if (preload) {
 			char lib[1024];
 			const char *first = getenv("OTS_PRELOAD_FIRST");
 			char abs[512];
 			if (!realpath(ots_path("libotcshim.so"), abs))
 				snprintf(abs, sizeof abs, "%s", ots_path("libotcshim.so"));
-			snprintf(lib, sizeof lib, "%s%s%s", first && *first ? first : "",
-				 first && *first ? " " : "", abs);
+			const char *last = getenv("OTS_PRELOAD_LAST");
+			snprintf(lib, sizeof lib, "%s%s%s%s%s", first && *first ? first : "",
+				 first && *first ? " " : "", abs, last && *last ? " " : "",
+				 last && *last ? last : "");
 			setenv("LD_PRELOAD", lib, 1);
 			setenv("OTCSHIM_OUTPUT", r->outfile, 1);
 			if (!getenv("OTEL_TRACES_EXPORTER"))
@@ -164,9 +167,20 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	size_t ocap = 4096, olen = 0, ecap = 4096, elen = 0;
 	char *o = malloc(ocap), *e = malloc(ecap);
 	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-	int open_fds = 2;
+	int open_fds = 2, killed = 0;
+	/* a hung program must not hang the suite: kill it after OTS_TEST_TIMEOUT
+	 * seconds (default 60) and report it as killed by SIGKILL */
+	const char *lim = getenv("OTS_TEST_TIMEOUT");
+	double limit = lim && *lim ? atof(lim) : 60.0;
 	while (open_fds) {
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+		struct timespec tn;
+		clock_gettime(CLOCK_MONOTONIC, &tn);
+		double el = (double)(tn.tv_sec - t0.tv_sec) + (double)(tn.tv_nsec - t0.tv_nsec) / 1e9;
+		if (!killed && el > limit) {
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+		if (poll(fds, 2, 500) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < 2; i++) {
 			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -190,7 +204,17 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	r->out = o;
 	r->err = e;
 	int st;
-	waitpid(pid, &st, 0);
+	while (waitpid(pid, &st, killed ? 0 : WNOHANG) == 0) {
+		struct timespec tn;
+		clock_gettime(CLOCK_MONOTONIC, &tn);
+		double el = (double)(tn.tv_sec - t0.tv_sec) + (double)(tn.tv_nsec - t0.tv_nsec) / 1e9;
+		if (el > limit) {
+			kill(pid, SIGKILL);
+			killed = 1;
+		} else {
+			usleep(2000);
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	r->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

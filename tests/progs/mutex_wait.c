@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int held;
+static _Atomic int held;
 static int hold_ms = 50;
 
 static void *holder(void *arg)
