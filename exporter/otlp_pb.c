@@ -263,6 +263,22 @@ static inline const ProtobufCFieldDescriptor *oneof_run(const ProtobufCMessageDe
 	return hit;
 }
 
+/* Size of one element of a repeated field's C array (pointers for messages
+ * and strings, the C type's size otherwise). */
+static size_t repeated_elem_size(const ProtobufCFieldDescriptor *f)
+{
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING)
+		return sizeof(void *);
+	if (f->type == PROTOBUF_C_TYPE_BYTES)
+		return sizeof(ProtobufCBinaryData);
+	if (wire_type(f->type) == 1 || f->type == PROTOBUF_C_TYPE_INT64 ||
+	    f->type == PROTOBUF_C_TYPE_SINT64 || f->type == PROTOBUF_C_TYPE_UINT64)
+		return 8;
+	if (f->type == PROTOBUF_C_TYPE_BOOL)
+		return sizeof(protobuf_c_boolean);
+	return 4;
+}
+
 static size_t msg_size_generic(const ProtobufCMessage *msg)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
@@ -278,14 +294,7 @@ static size_t msg_size_generic(const ProtobufCMessage *msg)
 			if (!n)
 				continue;
 			const char *arr = *(char *const *)member;
-			size_t esz = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING ?
-					     sizeof(void *) :
-				     f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData) :
-				     wire_type(f->type) == 1 || f->type == PROTOBUF_C_TYPE_INT64 ||
-						     f->type == PROTOBUF_C_TYPE_SINT64 ||
-						     f->type == PROTOBUF_C_TYPE_UINT64 ?
-					     8 :
-				     f->type == PROTOBUF_C_TYPE_BOOL ? sizeof(protobuf_c_boolean) : 4;
+			size_t esz = repeated_elem_size(f);
 			if (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) {
 				size_t body = 0;
 				for (size_t k = 0; k < n; k++)
@@ -371,14 +380,7 @@ static uint8_t *msg_pack_generic(const ProtobufCMessage *msg, uint8_t *p)
 			if (!n)
 				continue;
 			const char *arr = *(char *const *)member;
-			size_t esz = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING ?
-					     sizeof(void *) :
-				     f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData) :
-				     wire_type(f->type) == 1 || f->type == PROTOBUF_C_TYPE_INT64 ||
-						     f->type == PROTOBUF_C_TYPE_SINT64 ||
-						     f->type == PROTOBUF_C_TYPE_UINT64 ?
-					     8 :
-				     f->type == PROTOBUF_C_TYPE_BOOL ? sizeof(protobuf_c_boolean) : 4;
+			size_t esz = repeated_elem_size(f);
 			if (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) {
 				p = put_tag(p, f->id, 2);
 				p = put_varint(p, cache[cache_pos++]);
