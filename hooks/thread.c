@@ -110,11 +110,22 @@ static int tid_of(pthread_t t)
 	return tid > 0 ? tid : 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 static void thread_end(uint16_t flags)
 {
 	if (!ots_tls.in_trampoline)
 		return;
 	ots_tls.in_trampoline = 0;
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan builds only: cancellation and pthread_exit unwind with glibc's
+	 * internal longjmp, which ASan does not see, so the redzones of the frames
+	 * it skipped stay poisoned and our next stack write would be reported.
+	 * Unpoison this thread's stack, as ASan does before a longjmp. */
+	__asan_handle_no_return();
+#endif
 	ots_thread_record_end(flags);
 	tramp_t *t = my_tramp;
 	my_tramp = NULL;
