@@ -38,7 +38,7 @@ static int call_real(int kind, pthread_cond_t *c, pthread_mutex_t *m, clockid_t 
 	return ots_real.cond_clockwait(c, m, clk, abs);
 }
 
-static OTS_NOINLINE int wait_traced(int kind, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+static OTS_NOINLINE OTS_UNWOUND int wait_traced(int kind, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 				    const struct timespec *abs)
 {
 	static const uint16_t ops[3] = { OTS_OP_COND_WAIT, OTS_OP_COND_TIMEDWAIT,

@@ -32,7 +32,7 @@ static int call_real(int kind, pthread_t t, void **rv, clockid_t clk, const stru
 	return ots_real.clockjoin(t, rv, clk, abs);
 }
 
-static OTS_NOINLINE int join_traced(int kind, pthread_t t, void **rv, clockid_t clk,
+static OTS_NOINLINE OTS_UNWOUND int join_traced(int kind, pthread_t t, void **rv, clockid_t clk,
 				    const struct timespec *abs)
 {
 	static const uint16_t ops[3] = { OTS_OP_JOIN, OTS_OP_TIMEDJOIN, OTS_OP_CLOCKJOIN };

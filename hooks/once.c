@@ -34,7 +34,7 @@ static OTS_TLS void (*once_fn)(void);
 static OTS_TLS pthread_once_t *once_ctl;
 static OTS_TLS unsigned once_runs;
 
-static void once_trampoline(void)
+static OTS_UNWOUND void once_trampoline(void)
 {
 	void (*fn)(void) = once_fn;
 	pthread_once_t *ctl = once_ctl;
@@ -45,7 +45,7 @@ static void once_trampoline(void)
 	ots_span_record(OTS_OP_ONCE_INIT, t0, ctl, 0);
 }
 
-static OTS_NOINLINE int once_slow(pthread_once_t *o, void (*fn)(void))
+static OTS_NOINLINE OTS_UNWOUND int once_slow(pthread_once_t *o, void (*fn)(void))
 {
 	if (ots_unlikely(!ots_real.once))
 		ots_real_resolve();

@@ -39,7 +39,7 @@ static int call_real(int kind, sem_t *s, clockid_t clk, const struct timespec *a
 	return ots_real.sem_clockwait(s, clk, abs);
 }
 
-static OTS_NOINLINE int wait_slow(int kind, sem_t *s, clockid_t clk, const struct timespec *abs)
+static OTS_NOINLINE OTS_UNWOUND int wait_slow(int kind, sem_t *s, clockid_t clk, const struct timespec *abs)
 {
 	static const uint16_t ops[3] = { OTS_OP_SEM_WAIT, OTS_OP_SEM_TIMEDWAIT,
 					 OTS_OP_SEM_CLOCKWAIT };

@@ -21,10 +21,11 @@
  * clock id encodes the tid, a kernel ABI): a join or a cancel that follows at
  * once then finds it even if the thread has not run yet. The thread registers
  * itself too, in case it ran first. The one race, the thread ending before its
- * creator registers it, would leave a stale entry; a Dekker-style pair of
- * fenced flags in the block (the thread sets `ended` before it unregisters,
- * the creator reads it after it registers) makes sure that one of the two
- * removes it. The block has two owners and the last one frees it. A thread
+ * creator registers it, would leave a stale entry; a flag in the block (the
+ * thread sets `ended` before it unregisters, the creator reads it after it
+ * registers) makes sure that one of the two removes it; read-modify-writes
+ * of the flag order the two sides (no fences, which ThreadSanitizer cannot
+ * model). The block has two owners and the last one frees it. A thread
  * created detached is registered only by itself: its descriptor may be
  * reused as soon as it ends.
  *
@@ -112,39 +113,55 @@ static int tid_of(pthread_t t)
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+
+/* ASan builds only: cancellation and pthread_exit unwind with glibc's
+ * internal longjmp, which ASan does not see, so the redzones of the frames it
+ * skipped (below this one) stay poisoned and our next stack writes would be
+ * reported. Unpoison the thread's stack below the current frame. Not
+ * __asan_handle_no_return: GCC 12's version calls the intercepted sigaltstack
+ * on that very stack and reports its own write. */
+static void unpoison_below(void)
+{
+	pthread_attr_t a;
+	void *lo;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &a))
+		return;
+	char *hi = __builtin_frame_address(0);
+	if (pthread_attr_getstack(&a, &lo, &size) == 0 && hi > (char *)lo &&
+	    hi <= (char *)lo + size)
+		__asan_unpoison_memory_region(lo, (size_t)(hi - (char *)lo));
+	pthread_attr_destroy(&a);
+}
 #endif
 
-static void thread_end(uint16_t flags)
+static OTS_UNWOUND void thread_end(uint16_t flags)
 {
 	if (!ots_tls.in_trampoline)
 		return;
 	ots_tls.in_trampoline = 0;
 #if defined(__SANITIZE_ADDRESS__)
-	/* ASan builds only: cancellation and pthread_exit unwind with glibc's
-	 * internal longjmp, which ASan does not see, so the redzones of the frames
-	 * it skipped stay poisoned and our next stack write would be reported.
-	 * Unpoison this thread's stack, as ASan does before a longjmp. */
-	__asan_handle_no_return();
+	if (flags)
+		unpoison_below();
 #endif
 	ots_thread_record_end(flags);
 	tramp_t *t = my_tramp;
 	my_tramp = NULL;
-	if (t)
-		atomic_store_explicit(&t->ended, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
+	if (t) /* an RMW: see register_child */
+		atomic_exchange_explicit(&t->ended, 1, memory_order_seq_cst);
 	ots_threads_unregister(ots_tid());
 	ots_pool_thread_exit();
 	if (t)
 		tramp_release(t);
 }
 
-static void tramp_cleanup(void *unused)
+static OTS_UNWOUND void tramp_cleanup(void *unused)
 {
 	(void)unused;
 	thread_end(ots_tls.exit_called ? OTS_RF_EXITED : OTS_RF_CANCELLED);
 }
 
-static void *trampoline(void *p)
+static OTS_UNWOUND void *trampoline(void *p)
 {
 	tramp_t *tp = p;
 	void *(*fn)(void *) = tp->fn;
@@ -189,8 +206,11 @@ static void register_child(tramp_t *t, pthread_t th, const pthread_attr_t *attr)
 		return;
 	if (ots_threads_span_of(tid, NULL) != t->span_id)
 		ots_threads_register(tid, th, t->span_id, t->trace_id);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&t->ended, memory_order_seq_cst))
+	/* Read-modify-writes of one word are totally ordered: either this one
+	 * comes after the thread's exchange and sees it ended, or the exchange
+	 * reads from this one, so the registration above happens before the
+	 * thread's unregistration, which then removes it. */
+	if (atomic_fetch_or_explicit(&t->ended, 0, memory_order_seq_cst))
 		ots_threads_unregister(tid); /* it ended meanwhile: do not leave it behind */
 }
 

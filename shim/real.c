@@ -49,8 +49,16 @@ static void *next(const char *name)
 
 static void *next_v(const char *name, const char *version)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* TSan builds: libtsan comes after us and its interceptors are not
+	 * versioned; a versioned lookup would go past them to libc, and TSan would
+	 * never see the mutex released inside a condition wait. */
+	(void)version;
+	return dlsym(RTLD_NEXT, name);
+#else
 	void *p = dlvsym(RTLD_NEXT, name, version);
 	return p ? p : dlsym(RTLD_NEXT, name);
+#endif
 }
 
 #define SET(field, value) __atomic_store_n((void **)&ots_real.field, (void *)(value), __ATOMIC_RELAXED)

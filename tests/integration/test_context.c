@@ -222,6 +222,18 @@ Test(context, segments_after_a_traceparent_are_traces_of_their_own)
 	trun_free(&r);
 }
 
+/* spans named name, or starting with it when it ends with a space */
+static int count_named(const trun_t *r, const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || name[n - 1] != ' ')
+		return tspan_count(r, name);
+	int c = 0;
+	for (int i = 0; i < r->nspans; i++)
+		c += !strncmp(r->spans[i].name, name, n);
+	return c;
+}
+
 /* OTCSHIM_HOOKS: each family off in turn; its spans go, the others stay. */
 Test(hooks, each_family_can_be_disabled)
 {
@@ -237,7 +249,7 @@ Test(hooks, each_family_can_be_disabled)
 		{ "join", { "pthread_join" } },
 		{ "barrier", { "pthread_barrier_wait" } },
 		{ "spin", { "pthread_spin_lock" } },
-		{ "thread", { "thread helper", "thread short_lived" } },
+		{ "thread", { "thread " } }, /* any thread span (under ASan the routine is ASan's) */
 	};
 	const size_t nf = sizeof fam / sizeof fam[0];
 	trun_t n, all;
@@ -248,7 +260,7 @@ Test(hooks, each_family_can_be_disabled)
 	cr_assert_str_eq(all.out, n.out);
 	for (size_t f = 0; f < nf; f++)
 		for (int k = 0; k < 3 && fam[f].spans[k]; k++)
-			cr_assert_geq(tspan_count(&all, fam[f].spans[k]), 1, "all: a %s span",
+			cr_assert_geq(count_named(&all, fam[f].spans[k]), 1, "all: a %s span",
 				      fam[f].spans[k]);
 	for (size_t off = 0; off < nf; off++) {
 		char hooks[256] = "OTCSHIM_HOOKS=";
@@ -263,7 +275,7 @@ Test(hooks, each_family_can_be_disabled)
 		cr_assert_str_eq(r.out, n.out, "%s: same results", hooks);
 		for (size_t f = 0; f < nf; f++)
 			for (int k = 0; k < 3 && fam[f].spans[k]; k++) {
-				int c = tspan_count(&r, fam[f].spans[k]);
+				int c = count_named(&r, fam[f].spans[k]);
 				if (f == off)
 					cr_assert_eq(c, 0, "%s off: no %s span", fam[off].family,
 						     fam[f].spans[k]);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static _Atomic long tid_named_self, tid_named_other, tid_immune, tid_victim, tid_exiter,
-	tid_early;
+	tid_early, tid_detached;
 static _Atomic int go;
 
 static void sleep_ms(int ms)
@@ -85,6 +85,7 @@ static void *exiter(void *arg)
 static void *detached(void *arg)
 {
 	(void)arg;
+	tid_detached = syscall(SYS_gettid);
 	return NULL;
 }
 
@@ -132,8 +133,9 @@ int main(void)
 	pthread_create(&f, NULL, detached, NULL);
 	printf("detach %d\n", pthread_detach(f));
 	sleep_ms(10);
-	printf("tids self %ld other %ld immune %ld victim %ld exiter %ld early %ld\n",
-	       tid_named_self, tid_named_other, tid_immune, tid_victim, tid_exiter, tid_early);
+	printf("tids self %ld other %ld immune %ld victim %ld exiter %ld early %ld detached %ld\n",
+	       tid_named_self, tid_named_other, tid_immune, tid_victim, tid_exiter, tid_early,
+	       tid_detached);
 	fflush(stdout);
 	return 0;
 }

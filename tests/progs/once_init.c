@@ -72,9 +72,12 @@ static void flaky_init(void)
 	}
 }
 
+static _Atomic long flaky_tid;
+
 static void *flaky(void *arg)
 {
 	(void)arg;
+	flaky_tid = tid();
 	pthread_once(&flaky_once, flaky_init);
 	return (void *)1; /* not reached the first time */
 }
@@ -101,10 +104,12 @@ int main(int argc, char **argv)
 	pthread_t c;
 	pthread_create(&c, NULL, flaky, NULL);
 	pthread_join(c, &rv);
-	printf("flaky 1: %s, runs %d\n", rv == PTHREAD_CANCELED ? "cancelled" : "returned", flaky_runs);
+	printf("flaky 1: %s, runs %d, tid %ld\n", rv == PTHREAD_CANCELED ? "cancelled" : "returned",
+	       flaky_runs, (long)flaky_tid);
 	pthread_create(&c, NULL, flaky, NULL);
 	pthread_join(c, &rv);
-	printf("flaky 2: %s, runs %d\n", rv == PTHREAD_CANCELED ? "cancelled" : "returned", flaky_runs);
+	printf("flaky 2: %s, runs %d, tid %ld\n", rv == PTHREAD_CANCELED ? "cancelled" : "returned",
+	       flaky_runs, (long)flaky_tid);
 	int r = pthread_once(&flaky_once, flaky_init);
 	printf("flaky 3: ret %d runs %d\n", r, flaky_runs);
 	fflush(stdout);
