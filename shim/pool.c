@@ -42,6 +42,39 @@ static ots_ring_t *_Atomic slot_ring[OTS_MAX_RINGS];
 static _Atomic uint32_t slots_used; /* high-water mark of slots ever claimed */
 static _Atomic uint64_t dropped;
 static _Atomic uint32_t dead_rings; /* DEAD slots not yet recycled */
+
+/* FREE slots, as a lock-free stack of slot indices, so a new thread finds a
+ * drained ring in O(1) instead of scanning the table. The top word packs the
+ * index + 1 (0 = empty) with a tag bumped on every change: a pop that read a
+ * stale top (the ABA case: the slot popped and pushed back meanwhile) fails
+ * its CAS. Pushed by the exporter (and the fork child), popped by claimers. */
+static _Atomic uint64_t free_top;
+static _Atomic uint32_t free_next[OTS_MAX_RINGS];
+
+static void free_push(uint32_t i)
+{
+	uint64_t old = atomic_load_explicit(&free_top, memory_order_relaxed), nw;
+	do {
+		atomic_store_explicit(&free_next[i], (uint32_t)old, memory_order_relaxed);
+		nw = (((old >> 32) + 1) << 32) | (uint64_t)(i + 1);
+	} while (!atomic_compare_exchange_weak_explicit(&free_top, &old, nw, memory_order_release,
+							memory_order_relaxed));
+}
+
+/* Index of a FREE slot taken off the stack, or -1. */
+static int64_t free_pop(void)
+{
+	uint64_t old = atomic_load_explicit(&free_top, memory_order_acquire), nw;
+	do {
+		uint32_t idx = (uint32_t)old;
+		if (!idx)
+			return -1;
+		uint32_t next = atomic_load_explicit(&free_next[idx - 1], memory_order_relaxed);
+		nw = (((old >> 32) + 1) << 32) | next;
+	} while (!atomic_compare_exchange_weak_explicit(&free_top, &old, nw, memory_order_acquire,
+							memory_order_acquire));
+	return (int64_t)(uint32_t)old - 1;
+}
 #define DEAD_KICK 16
 static uint32_t ring_size;
 static OTS_TLS int ring_closed; /* this thread ended its span: record nothing more */
@@ -71,15 +104,14 @@ static OTS_COLD ots_ring_t *ring_claim(void)
 {
 	if (ring_closed || !ring_size)
 		return NULL;
-	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
 	/* reuse a drained ring first */
-	for (uint32_t i = 0; i < used; i++) {
+	int64_t f;
+	while ((f = free_pop()) >= 0) {
 		int s = SLOT_FREE;
-		if (atomic_load_explicit(&slot_state[i], memory_order_relaxed) == SLOT_FREE &&
-		    atomic_compare_exchange_strong_explicit(&slot_state[i], &s, SLOT_LIVE,
+		if (atomic_compare_exchange_strong_explicit(&slot_state[f], &s, SLOT_LIVE,
 							    memory_order_acquire,
 							    memory_order_relaxed))
-			return atomic_load_explicit(&slot_ring[i], memory_order_relaxed);
+			return atomic_load_explicit(&slot_ring[f], memory_order_relaxed);
 	}
 	/* else a new slot; rings of ended threads waiting to be recycled mean the
 	 * exporter is behind: wake it, so the next claim finds them free */
@@ -176,6 +208,7 @@ size_t ots_pool_drain(ots_rec_t *out, size_t max)
 			atomic_store_explicit(&r->head, 0, memory_order_relaxed);
 			atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
 			atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
+			free_push(i);
 			atomic_fetch_sub_explicit(&dead_rings, 1, memory_order_relaxed);
 		}
 	}
@@ -212,6 +245,7 @@ void ots_pool_reset_after_fork(void)
 	if (used > OTS_MAX_RINGS)
 		used = OTS_MAX_RINGS;
 	ots_ring_t *mine = ots_tls.ring;
+	atomic_store_explicit(&free_top, 0, memory_order_relaxed);
 	for (uint32_t i = 0; i < used; i++) {
 		ots_ring_t *r = atomic_load_explicit(&slot_ring[i], memory_order_relaxed);
 		if (r) {
@@ -220,6 +254,8 @@ void ots_pool_reset_after_fork(void)
 		}
 		int st = r == mine && r ? SLOT_LIVE : r ? SLOT_FREE : SLOT_EMPTY;
 		atomic_store_explicit(&slot_state[i], st, memory_order_release);
+		if (st == SLOT_FREE)
+			free_push(i);
 	}
 	atomic_store_explicit(&dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&dead_rings, 0, memory_order_relaxed);
