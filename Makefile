@@ -24,7 +24,9 @@ SANFLAGS := $(if $(SANITIZER),-fsanitize=$(SANITIZER) -fno-omit-frame-pointer,)
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread $(SANFLAGS) \
               -D_GNU_SOURCE -I$(BUILD)/gen -I. $(CFLAGS)
-LIBS     := -ldl -lunwind -lcurl -lz -ldw -lelf
+# libunwind is not linked: shim/record.c opens it RTLD_LOCAL at init, so its
+# _Unwind_* symbols never enter the global scope (they would capture libgcc_s's).
+LIBS     := -ldl -lcurl -lz -ldw -lelf
 # protobuf-c is linked in statically and kept local, so a host program that
 # carries its own protobuf-c never meets ours.
 PBC_A    := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libprotobuf-c.a /usr/lib/*/libprotobuf-c.a))

@@ -124,6 +124,7 @@ void ots_init_slow(void)
 		}
 	}
 	ots_pool_init();
+	ots_stack_init();
 	ots_root_begin();
 	ots_fork_install();
 	OTS_DEBUG("init: pid %d exe %s, %s", ots_g.pid, ots_g.exe_name,

@@ -470,6 +470,8 @@ void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret);
 /* Write the calling thread's THREAD record (end of its span); flags are
  * OTS_RF_CANCELLED or OTS_RF_EXITED when it did not return normally. */
 void ots_thread_record_end(uint16_t flags);
+/* Open libunwind (RTLD_LOCAL) at init; stacks are off without it. */
+void ots_stack_init(void);
 /* Capture the caller's stack into frames; returns the count (0 if off). */
 int ots_stack_capture(uint64_t *frames, int max);
 

@@ -10,11 +10,10 @@
  * or libc takes underneath passes straight through the hooks. errno is saved
  * and restored: the host must see exactly what the real call left.
  */
-#define UNW_LOCAL_ONLY
 #include "ots.h"
 
 #include <errno.h>
-#include <libunwind.h>
+#include <dlfcn.h>
 #include <link.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -52,6 +51,26 @@ static int in_self(uint64_t pc)
 	return pc >= atomic_load_explicit(&self_lo, memory_order_relaxed) && pc < hi;
 }
 
+/* libunwind is not linked: it is opened at init with RTLD_LOCAL. Linked (or
+ * opened globally) it would put its own _Unwind_* functions in the global
+ * scope, and libgcc_s, which glibc loads at the first cancellation or
+ * pthread_exit of a C program, would bind its internal calls to them and
+ * crash while unwinding through glibc's cleanup frames. */
+static int (*unw_bt)(void **, int);
+
+void ots_stack_init(void)
+{
+	if (unw_bt || ots_cfg.stack_depth == 0)
+		return;
+	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+	if (!unw_bt)
+		OTS_WARN("libunwind not found: waits are recorded without stacks");
+}
+
 /* The waiter's stack, from the caller of the hook outwards. unw_backtrace
  * walks with libunwind's per-thread trace cache (built on first use).
  * Every frame inside the shim is left out: the hook, this path, and the
@@ -65,7 +84,9 @@ int ots_stack_capture(uint64_t *frames, int max)
 	if (max > OTS_MAX_FRAMES)
 		max = OTS_MAX_FRAMES;
 	void *buf[OTS_MAX_FRAMES + 8];
-	int n = unw_backtrace(buf, max + 8);
+	if (!unw_bt)
+		return 0;
+	int n = unw_bt(buf, max + 8);
 	int out = 0;
 	for (int i = 0; i < n && out < max; i++) {
 		uint64_t pc = (uintptr_t)buf[i];

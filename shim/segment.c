@@ -72,7 +72,9 @@ void ots_segment_freeze(void)
 		    v == 2)
 			return;
 		/* a switch in another thread is a few stores long: wait it out */
+#if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
+#endif
 	}
 }
 

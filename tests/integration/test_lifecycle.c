@@ -130,14 +130,11 @@ Test(lifecycle, thread_family_disabled_leaves_waits_under_the_root)
 }
 
 /* Forced unwinding (pthread_exit, cancellation) through glibc's own cleanup
- * frames, with libgcc_s loaded late (a C program). Disabled: it fails today
- * because the shim links libunwind.so.8, which exports the _Unwind_* ABI
- * (and a weak backtrace): libgcc_s, dlopen'ed by glibc at the first unwind,
- * binds its own PLT calls (_Unwind_GetLanguageSpecificData, _Unwind_SetIP,
- * ...) to libunwind's and the unwind crashes (SIGSEGV). Preloading
- * libunwind.so.8 alone reproduces it. Enable once libunwind is kept out of
- * the global scope (see doc/readme-issue4.md). */
-Test(lifecycle, unwind_through_glibc_cleanups, .disabled = true)
+ * frames, with libgcc_s loaded late (a C program). This crashed (SIGSEGV) while
+ * the shim linked libunwind.so.8, which exports the _Unwind_* ABI: libgcc_s,
+ * dlopen'ed by glibc at the first unwind, bound its own PLT calls to
+ * libunwind's. The shim now opens libunwind with RTLD_LOCAL. */
+Test(lifecycle, unwind_through_glibc_cleanups)
 {
 	static const char *hooks[] = { "OTCSHIM_HOOKS=all", "OTCSHIM_HOOKS=none",
 				       "OTCSHIM_HOOKS=mutex,thread" };
