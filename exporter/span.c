@@ -175,6 +175,10 @@ static void thread_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 		ots_span_attr_str(s, "otcshim.thread.end", "cancelled");
 	} else if (r->flags & OTS_RF_EXITED) {
 		ots_span_attr_str(s, "otcshim.thread.end", "pthread_exit");
+	} else if (r->flags & OTS_RF_SEGMENT_CUT) {
+		ots_span_attr_str(s, "otcshim.thread.end", "segment_cut"); /* lives on */
+	} else if (r->flags & OTS_RF_LIVE_AT_EXIT) {
+		ots_span_attr_str(s, "otcshim.thread.end", "process_exit"); /* still running */
 	} else {
 		ots_span_attr_str(s, "otcshim.thread.end", "return");
 	}

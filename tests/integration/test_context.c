@@ -151,12 +151,14 @@ Test(context, long_run_is_cut_into_linked_segments)
 	/* the ticker lives through every segment: one span per segment it was
 	 * active in, each linked to its previous one */
 	long ticker = num_after(r.out, "ticker ");
-	int pieces = 0, linked = 0;
+	int pieces = 0, linked = 0, cut = 0;
 	for (int i = 0; i < r.nspans; i++) {
 		const tspan_t *s = &r.spans[i];
 		if (strncmp(s->name, "thread ", 7) || tspan_attr_int(s, "thread.id", -1) != ticker)
 			continue;
 		pieces++;
+		const char *end = tspan_attr_str(s, "otcshim.thread.end");
+		cut += end && !strcmp(end, "segment_cut");
 		cr_assert_not_null(tspan_by_id(&r, s->parent_id));
 		cr_assert_str_eq(tspan_by_id(&r, s->parent_id)->name, "process segment_long",
 				 "a continued thread span hangs under its segment's root");
@@ -171,6 +173,7 @@ Test(context, long_run_is_cut_into_linked_segments)
 	}
 	cr_assert_geq(pieces, 3, "the ticker's span continues across the cuts");
 	cr_assert_eq(linked, pieces - 1, "each piece but the first links to the one before");
+	cr_assert_eq(cut, pieces - 1, "every piece but the last ends at a cut (otcshim.thread.end=segment_cut)");
 	/* the thread created half way lives in a later trace */
 	const tspan_t *late = thread_span_of(&r, num_after(r.out, "late "));
 	cr_assert_not_null(late);
