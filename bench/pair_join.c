@@ -4,14 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+#include "bench.h"
 
 static void *nothing(void *arg)
 {
@@ -29,20 +22,8 @@ __attribute__((noinline)) static void pairs(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1) {
-		pairs(atol(argv[1]));
+	if (bench_fixed(argc, argv, pairs))
 		return 0;
-	}
-	long n = 4000;
-	pairs(n / 10);
-	double best = 1e30;
-	for (int rep = 0; rep < 7; rep++) {
-		double t0 = now();
-		pairs(n);
-		double ns = (now() - t0) / n;
-		if (ns < best)
-			best = ns;
-	}
-	printf("pthread_create+join\t%.3f\n", best);
+	bench_report("pthread_create+join", pairs, 4000, 7);
 	return 0;
 }

@@ -6,16 +6,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include "bench.h"
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 __attribute__((noinline)) static void pairs(long n)
 {
@@ -28,20 +21,8 @@ __attribute__((noinline)) static void pairs(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1) {
-		pairs(atol(argv[1]));
+	if (bench_fixed(argc, argv, pairs))
 		return 0;
-	}
-	long n = 20000000;
-	pairs(n / 10); /* warm up */
-	double best = 1e30;
-	for (int rep = 0; rep < 5; rep++) {
-		double t0 = now();
-		pairs(n);
-		double ns = (now() - t0) / n;
-		if (ns < best)
-			best = ns;
-	}
-	printf("mutex lock+unlock (uncontended)\t%.3f\n", best);
+	bench_report("mutex lock+unlock (uncontended)", pairs, 20000000, 5);
 	return 0;
 }

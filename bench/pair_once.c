@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include "bench.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int inits;
@@ -11,13 +11,6 @@ static int inits;
 static void init(void)
 {
 	inits++;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
 __attribute__((noinline)) static void calls(long n)
@@ -30,20 +23,8 @@ __attribute__((noinline)) static void calls(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1) {
-		calls(atol(argv[1]));
+	if (bench_fixed(argc, argv, calls))
 		return inits != 1;
-	}
-	long n = 20000000;
-	calls(n / 10);
-	double best = 1e30;
-	for (int rep = 0; rep < 5; rep++) {
-		double t0 = now();
-		calls(n);
-		double ns = (now() - t0) / n;
-		if (ns < best)
-			best = ns;
-	}
-	printf("pthread_once (after init)\t%.3f\n", best);
+	bench_report("pthread_once (after init)", calls, 20000000, 5);
 	return inits != 1;
 }
