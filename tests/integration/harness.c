@@ -24,22 +24,12 @@ const char *ots_path(const char *rel)
 	return b;
 }
 
-static char *slurp_fd(int fd)
+/* Seconds since t0 (monotonic). */
+static double since(const struct timespec *t0)
 {
-	size_t cap = 4096, len = 0;
-	char *s = malloc(cap);
-	for (;;) {
-		if (len + 1024 > cap)
-			s = realloc(s, cap *= 2);
-		ssize_t n = read(fd, s + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	s[len] = '\0';
-	return s;
+	struct timespec tn;
+	clock_gettime(CLOCK_MONOTONIC, &tn);
+	return (double)(tn.tv_sec - t0->tv_sec) + (double)(tn.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static void parse_file(trun_t *r)
@@ -110,7 +100,7 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	int po[2], pe[2], pi[2];
 	if (pipe(po) || pipe(pe) || pipe(pi))
 		return -1;
-	struct timespec t0, t1;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -173,10 +163,7 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	const char *lim = getenv("OTS_TEST_TIMEOUT");
 	double limit = lim && *lim ? atof(lim) : 60.0;
 	while (open_fds) {
-		struct timespec tn;
-		clock_gettime(CLOCK_MONOTONIC, &tn);
-		double el = (double)(tn.tv_sec - t0.tv_sec) + (double)(tn.tv_nsec - t0.tv_nsec) / 1e9;
-		if (!killed && el > limit) {
+		if (!killed && since(&t0) > limit) {
 			kill(pid, SIGKILL);
 			killed = 1;
 		}
@@ -205,22 +192,17 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	r->err = e;
 	int st;
 	while (waitpid(pid, &st, killed ? 0 : WNOHANG) == 0) {
-		struct timespec tn;
-		clock_gettime(CLOCK_MONOTONIC, &tn);
-		double el = (double)(tn.tv_sec - t0.tv_sec) + (double)(tn.tv_nsec - t0.tv_nsec) / 1e9;
-		if (el > limit) {
+		if (since(&t0) > limit) {
 			kill(pid, SIGKILL);
 			killed = 1;
 		} else {
 			usleep(2000);
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	r->seconds = since(&t0);
 	r->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	if (preload)
 		parse_file(r);
-	(void)slurp_fd;
 	return 0;
 }
 
