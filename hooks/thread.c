@@ -220,13 +220,14 @@ OTS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	if (ots_unlikely(!ots_real.create))
 		ots_real_resolve();
 	ots_ensure_init();
-	if (!ots_should_trace(OTS_FAM_THREAD)) {
-		if (ots_g.enabled && ots_tls.reentrant == 0 &&
-		    atomic_load_explicit(&ots_g.state, memory_order_relaxed) == 2)
-			ots_exporter_start();
+	/* the exporter starts with the first thread even when the thread family
+	 * is not traced: the other families' records need it */
+	int ready = atomic_load_explicit(&ots_g.state, memory_order_relaxed) == 2 &&
+		    ots_g.enabled && ots_tls.reentrant == 0;
+	if (ready)
+		ots_exporter_start();
+	if (!ready || !(ots_g.hooks & OTS_FAM_THREAD))
 		return ots_real.create(thread, attr, start, arg);
-	}
-	ots_exporter_start();
 	tramp_t *t = tramp_get();
 	if (!t)
 		return ots_real.create(thread, attr, start, arg);
