@@ -187,6 +187,9 @@ typedef struct ots_sink {
 	 * wake_fd is readable or at until_mono_ns, having moved the sink's
 	 * transfers and retries forward meanwhile. */
 	void (*wait)(struct ots_sink *s, int wake_fd, uint64_t until_mono_ns);
+	/* Spans accepted and not yet written (asynchronous sinks; may be NULL).
+	 * Read at the shutdown timeout from another thread: an estimate. */
+	size_t (*pending)(struct ots_sink *s);
 } ots_sink_t;
 
 /* exporter/file.c: OTCSHIM_OUTPUT, one JSON line per batch (O_APPEND). */

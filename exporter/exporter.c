@@ -255,12 +255,12 @@ static void park_for_fork(void)
 	atomic_store(&parked, 0);
 }
 
-static pthread_t exporter_self;
+static pthread_t exporter_thr; /* joinable: ots_exporter_quit waits for it to be gone */
 static OTS_TLS int holding_fork; /* this thread's fork asked us to park */
 
 static void fork_prepare(void)
 {
-	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_self))
+	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_thr))
 		return;
 	holding_fork = 1;
 	atomic_fetch_add(&fork_hold, 1);
@@ -300,11 +300,18 @@ static void final_flush(uint64_t deadline)
 			sinks[i]->shutdown(sinks[i], deadline);
 }
 
+/* What the thread is asked to do besides its loop (stop_req). */
+enum { STOP_NONE, STOP_QUIT, STOP_FLUSH };
+
+/* ots_exporter_sync: a request number and the number of the last one done */
+static _Atomic uint32_t sync_req, sync_done;
+static uint64_t sync_deadline;
+
 static void *exporter_main(void *arg)
 {
 	(void)arg;
 	ots_tls.reentrant = 1; /* for life: nothing here is traced */
-	exporter_self = pthread_self();
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	prctl(PR_SET_NAME, "otcshim-export", 0, 0, 0);
 	setup();
 	uint64_t delay = ots_cfg.bsp_schedule_delay_ns ? ots_cfg.bsp_schedule_delay_ns : 1000000;
@@ -314,33 +321,41 @@ static void *exporter_main(void *arg)
 			break;
 		if (atomic_load(&fork_hold))
 			park_for_fork();
+		uint32_t want = atomic_load(&sync_req);
+		if (want != atomic_load(&sync_done)) {
+			final_flush(sync_deadline);
+			atomic_store(&sync_done, want);
+			futex(&sync_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		}
 		uint64_t now = ots_mono_ns();
 		int force = now >= next_flush;
 		int more = export_ready(force);
 		if (force)
 			next_flush = now + delay;
-		if (atomic_load(&stop_req))
-			break;
+		if (atomic_load(&stop_req) || atomic_load(&sync_req) != atomic_load(&sync_done))
+			continue;
 		sleep_until(more ? now : next_flush);
 	}
-	final_flush(stop_deadline);
+	if (atomic_load(&stop_req) == STOP_FLUSH)
+		final_flush(stop_deadline);
 	atomic_store(&finished, 1);
 	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 	return NULL;
 }
 
-void ots_exporter_start(void)
+
+/* Create the thread. at_exit: started by the exit path itself, for the final
+ * flush (stop_req is set already): no atexit registration then. */
+static int start_thread(int at_exit)
 {
-	if (atomic_load_explicit(&running, memory_order_relaxed))
-		return;
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&running, &expected, 1))
-		return;
+		return -EALREADY;
 	ots_reentry_enter();
 	static int atfork_done; /* handlers survive fork: install them once */
 	if (!atfork_done++)
 		pthread_atfork(fork_prepare, fork_parent, NULL);
-	if (ots_cfg.traces_exporter_otlp && !atexit_done) {
+	if (ots_cfg.traces_exporter_otlp && !atexit_done && !at_exit) {
 		/* here, in the creating thread, not in the new one: before pthread_create
 		 * returns, so before the host can initialise OpenSSL or exit */
 		atexit_done = 1;
@@ -349,21 +364,81 @@ void ots_exporter_start(void)
 	}
 	if (atomic_load(&wake_fd) < 0)
 		atomic_store(&wake_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	atomic_store(&finished, 0);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_t t;
-	int rc = ots_real.create ? ots_real.create(&t, &attr, exporter_main, NULL) : ENOSYS;
-	pthread_attr_destroy(&attr);
+	int rc = ots_real.create ? ots_real.create(&exporter_thr, NULL, exporter_main, NULL) : ENOSYS;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		atomic_store(&running, 0);
-		OTS_DEBUG("cannot start the exporter thread (error %d); spans are sent at exit", rc);
+		OTS_DEBUG("cannot start the exporter thread (error %d)", rc);
 	}
 	ots_reentry_leave();
+	return -rc;
+}
+
+void ots_exporter_start(void)
+{
+	if (atomic_load_explicit(&running, memory_order_relaxed))
+		return;
+	if (atomic_load(&ots_g.exiting))
+		return; /* the final flush is done or under way */
+	start_thread(0);
+}
+
+int ots_exporter_quit(uint64_t timeout_ns)
+{
+	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_thr))
+		return 0;
+	ots_reentry_enter();
+	atomic_store(&stop_req, STOP_QUIT);
+	int fd = atomic_load(&wake_fd);
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof one) < 0)
+		(void)0;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(timeout_ns / 1000000000ull);
+	until.tv_nsec += (long)(timeout_ns % 1000000000ull);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	int rc = ots_real.timedjoin ? ots_real.timedjoin(exporter_thr, NULL, &until) : ENOSYS;
+	if (rc == 0) {
+		atomic_store(&stop_req, STOP_NONE);
+		atomic_store(&running, 0);
+	}
+	ots_reentry_leave();
+	return -rc;
+}
+
+void ots_exporter_sync(uint64_t timeout_ns)
+{
+	if (!atomic_load(&running) && start_thread(0) < 0 && !atomic_load(&running))
+		return;
+	if (pthread_equal(pthread_self(), exporter_thr))
+		return;
+	uint64_t deadline = ots_mono_ns() + timeout_ns;
+	uint64_t margin = timeout_ns / 8 < 20000000 ? timeout_ns / 8 : 20000000;
+	sync_deadline = deadline - margin;
+	uint32_t want = atomic_fetch_add(&sync_req, 1) + 1;
+	int fd = atomic_load(&wake_fd);
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof one) < 0)
+		(void)0;
+	for (;;) {
+		uint32_t done = atomic_load(&sync_done);
+		if ((int32_t)(done - want) >= 0)
+			break;
+		uint64_t now = ots_mono_ns();
+		if (now >= deadline)
+			break;
+		uint64_t ns = deadline - now;
+		struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+		futex(&sync_done, FUTEX_WAIT_PRIVATE, done, &ts);
+	}
 }
 
 /* Async-signal-safe: one atomic exchange, at most one write(2). */
@@ -424,15 +499,28 @@ static void flush_inline(uint64_t deadline)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Spans the sinks hold and have not written yet (the OTLP backlog). */
+static size_t sinks_pending(void)
+{
+	size_t n = 0;
+	for (int i = 0; i < nsinks; i++)
+		if (sinks[i]->pending)
+			n += sinks[i]->pending(sinks[i]);
+	return n;
+}
+
 void ots_exporter_stop(uint64_t timeout_ns)
 {
 	uint64_t start = ots_mono_ns();
 	uint64_t deadline = start + timeout_ns;
-	if (atomic_load(&running)) {
-		/* the thread aims a little earlier, so its counts are final here */
-		uint64_t margin = timeout_ns / 8 < 20000000 ? timeout_ns / 8 : 20000000;
-		stop_deadline = deadline - margin;
-		atomic_store(&stop_req, 1);
+	/* the thread aims a little earlier, so its counts are final here */
+	uint64_t margin = timeout_ns / 8 < 20000000 ? timeout_ns / 8 : 20000000;
+	stop_deadline = deadline - margin;
+	atomic_store(&stop_req, STOP_FLUSH);
+	int have = atomic_load(&running) && !pthread_equal(pthread_self(), exporter_thr);
+	if (!have && !atomic_load(&running))
+		have = start_thread(1) == 0; /* a sink that blocks cannot hold exit up */
+	if (have) {
 		int fd = atomic_load(&wake_fd);
 		uint64_t one = 1;
 		if (fd >= 0 && write(fd, &one, sizeof one) < 0)
@@ -444,7 +532,8 @@ void ots_exporter_stop(uint64_t timeout_ns)
 			if (now >= deadline) {
 				OTS_WARN("shutdown timeout (%llu ms) reached; about %llu spans unsent",
 					 (unsigned long long)(timeout_ns / 1000000),
-					 (unsigned long long)(ots_pool_pending() + qlen));
+					 (unsigned long long)(ots_pool_pending() + qlen +
+							      sinks_pending()));
 				break;
 			}
 			uint64_t ns = deadline - now;
@@ -465,8 +554,9 @@ void ots_exporter_stop(uint64_t timeout_ns)
 void ots_exporter_reset_after_fork(void)
 {
 	atomic_store(&running, 0);
-	atomic_store(&stop_req, 0);
+	atomic_store(&stop_req, STOP_NONE);
 	atomic_store(&finished, 0);
+	atomic_store(&sync_done, atomic_load(&sync_req));
 	atomic_store(&kicked, 0);
 	atomic_store(&fork_hold, 0);
 	atomic_store(&parked, 0);

@@ -979,6 +979,15 @@ static int any_busy(http_t *h)
 	return 0;
 }
 
+static size_t http_pending(ots_sink_t *s)
+{
+	http_t *h = s->state;
+	size_t n = 0;
+	for (int i = 0; i < h->nep; i++)
+		n += h->ep[i].qspans;
+	return n;
+}
+
 static void http_shutdown(ots_sink_t *s, uint64_t deadline)
 {
 	http_t *h = s->state;
@@ -1092,6 +1101,7 @@ ots_sink_t *ots_http_sink_open(void)
 	s->shutdown = http_shutdown;
 	s->after_fork = http_after_fork;
 	s->wait = http_wait;
+	s->pending = http_pending;
 	s->state = h;
 	for (int i = 0; i < h->nep; i++)
 		OTS_DEBUG("OTLP/HTTP export to %s (%s%s)", h->ep[i].url,

@@ -205,9 +205,12 @@ static void process_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 		l->span_id = r->link_span_id;
 		l->attrs[0] = (ots_attr_t){ .key = "otcshim.link",
 					    .type = OTS_AV_STR,
-					    .s = r->aux ? "previous_segment" : "fork_parent" };
+					    .s = r->aux == 2 ? "before_failed_exec" :
+						 r->aux ? "previous_segment" : "fork_parent" };
 		l->nattrs = 1;
 	}
+	if (r->flags & OTS_RF_EXEC)
+		ots_span_attr_str(s, "otcshim.process.end", "exec");
 }
 
 static void other_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)

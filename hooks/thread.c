@@ -55,6 +55,7 @@ typedef struct tramp {
 	_Atomic int refs; /* creator and thread: the last to let go frees it */
 	_Atomic int ended;
 	_Atomic int busy; /* table slot in use (heap blocks: -1) */
+	int traced;       /* the thread family is traced: a span for this thread */
 } tramp_t;
 
 #define TRAMP_SLOTS 256
@@ -159,6 +160,24 @@ static OTS_UNWOUND void tramp_cleanup(void *unused)
 {
 	(void)unused;
 	thread_end(ots_tls.exit_called ? OTS_RF_EXITED : OTS_RF_CANCELLED);
+	ots_life_thread_end();
+}
+
+static OTS_UNWOUND void life_cleanup(void *unused)
+{
+	(void)unused;
+	ots_life_thread_end();
+}
+
+/* A thread of an untraced family still has its end seen (shim/life.c). */
+static OTS_UNWOUND void *trampoline_untraced(void *(*fn)(void *), void *arg)
+{
+	void *ret;
+	pthread_cleanup_push(life_cleanup, NULL);
+	ret = fn(arg);
+	pthread_cleanup_pop(0);
+	ots_life_thread_end();
+	return ret;
 }
 
 static OTS_UNWOUND void *trampoline(void *p)
@@ -166,6 +185,11 @@ static OTS_UNWOUND void *trampoline(void *p)
 	tramp_t *tp = p;
 	void *(*fn)(void *) = tp->fn;
 	void *arg = tp->arg;
+	ots_tls.life = OTS_LIFE_TRAMP;
+	if (!tp->traced) {
+		tramp_release(tp);
+		return trampoline_untraced(fn, arg);
+	}
 	ots_reentry_enter();
 	my_tramp = tp;
 	ots_tls.span_id = tp->span_id;
@@ -190,6 +214,7 @@ static OTS_UNWOUND void *trampoline(void *p)
 	ret = fn(arg);
 	pthread_cleanup_pop(0);
 	thread_end(0);
+	ots_life_thread_end();
 	return ret;
 }
 
@@ -224,32 +249,40 @@ OTS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	 * is not traced: the other families' records need it */
 	int ready = atomic_load_explicit(&ots_g.state, memory_order_relaxed) == 2 &&
 		    ots_g.enabled && ots_tls.reentrant == 0;
-	if (ready)
-		ots_exporter_start();
-	if (!ready || !(ots_g.hooks & OTS_FAM_THREAD))
+	if (!ready)
 		return ots_real.create(thread, attr, start, arg);
+	ots_exporter_start();
+	/* every thread starts in the trampoline, traced or not: its end must be
+	 * seen for the process to end when the program's last thread does */
 	tramp_t *t = tramp_get();
 	if (!t)
 		return ots_real.create(thread, attr, start, arg);
 	t->fn = start;
 	t->arg = arg;
-	t->parent_span_id = ots_thread_current_span();
-	ots_thread_current_trace(t->trace_id);
-	t->seg = ots_tls.seg;
-	t->ptid = ots_tid();
-	t->span_id = ots_ids_span();
+	t->traced = (ots_g.hooks & OTS_FAM_THREAD) != 0;
+	if (t->traced) {
+		t->parent_span_id = ots_thread_current_span();
+		ots_thread_current_trace(t->trace_id);
+		t->seg = ots_tls.seg;
+		t->ptid = ots_tid();
+		t->span_id = ots_ids_span();
+	}
 	atomic_init(&t->refs, 2);
 	atomic_init(&t->ended, 0);
+	ots_life_created();
 	int ret = ots_real.create(thread, attr, trampoline, t);
 	if (ret) {
+		ots_life_create_failed();
 		tramp_put(t);
 		return ret;
 	}
-	int saved = errno;
-	ots_reentry_enter();
-	register_child(t, *thread, attr);
-	ots_reentry_leave();
-	errno = saved;
+	if (t->traced) {
+		int saved = errno;
+		ots_reentry_enter();
+		register_child(t, *thread, attr);
+		ots_reentry_leave();
+		errno = saved;
+	}
 	tramp_release(t);
 	return 0;
 }
@@ -259,6 +292,9 @@ OTS_EXPORT void pthread_exit(void *retval)
 	if (ots_unlikely(!ots_real.exit))
 		ots_real_resolve();
 	ots_tls.exit_called = 1;
+	/* a thread with a trampoline is counted out by its cleanup handler */
+	if (ots_tls.life == OTS_LIFE_MAIN)
+		ots_life_thread_end();
 	ots_real.exit(retval);
 }
 

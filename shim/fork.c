@@ -15,7 +15,7 @@ static void child(void)
 {
 	if (atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2)
 		return;
-	ots_tls.reentrant++;
+	ots_tls.reentrant++; /* cancellation: the forking thread's, untouched */
 	/* the span that forked, for the link */
 	ots_thread_current_trace(ots_g.link_trace_id);
 	ots_g.link_span_id = ots_thread_current_span();
@@ -29,7 +29,9 @@ static void child(void)
 	ots_tls.nheld = 0;
 	ots_g.parent_span_id = 0; /* a new trace, not a child of TRACEPARENT */
 	atomic_store(&ots_g.exiting, 0);
+	ots_g.link_kind = 0;
 	ots_root_begin();
+	ots_life_reset(ots_tls.life != 0);
 	ots_exporter_reset_after_fork(); /* after root_begin: the resource needs the new pid */
 	ots_tls.reentrant--;
 }

@@ -12,7 +12,11 @@
 #include "ots.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -126,6 +130,7 @@ void ots_init_slow(void)
 	ots_pool_init();
 	ots_stack_init();
 	ots_root_begin();
+	ots_life_reset(1);
 	ots_fork_install();
 	OTS_DEBUG("init: pid %d exe %s, %s", ots_g.pid, ots_g.exe_name,
 		  ots_g.enabled ? "tracing" : "disabled (OTEL_SDK_DISABLED)");
@@ -146,7 +151,7 @@ __attribute__((constructor)) static void ots_constructor(void)
 
 /* The root span goes to the exporter directly, not through the exiting
  * thread's ring, which may be full. */
-static void record_root(void)
+void ots_root_record(uint16_t flags)
 {
 	ots_rec_t r;
 	memset(&r, 0, offsetof(ots_rec_t, frames));
@@ -162,7 +167,10 @@ static void record_root(void)
 	r.start_ns = ots_g.root_start_ns;
 	r.end_ns = ots_unix_ns(ots_mono_ns());
 	r.obj = (uint64_t)ots_g.pid;
+	r.flags = flags;
 	if (ots_g.link_span_id) {
+		if (ots_g.link_kind)
+			r.aux = (uint64_t)ots_g.link_kind;
 		r.flags |= OTS_RF_HAS_LINK;
 		r.link_span_id = ots_g.link_span_id;
 		memcpy(r.link_trace_id, ots_g.link_trace_id, 16);
@@ -170,18 +178,53 @@ static void record_root(void)
 	ots_exporter_final_record(&r);
 }
 
+/* futex word: 1 once the final flush (and the report) is done */
+static _Atomic uint32_t shutdown_done;
+static _Atomic int shutdown_tid;
+
+void ots_shutdown_wait(uint64_t timeout_ns)
+{
+	if (atomic_load(&shutdown_tid) == ots_tid())
+		return; /* our own flush, re-entered (an exit from a handler) */
+	uint64_t deadline = ots_mono_ns() + timeout_ns + 50000000ull;
+	for (;;) {
+		if (atomic_load(&shutdown_done))
+			return;
+		uint64_t now = ots_mono_ns();
+		if (now >= deadline)
+			return;
+		if (!atomic_load(&ots_g.exiting)) {
+			/* the other exit has not reached the flush yet: poll for it */
+			struct timespec nap = { 0, 1000000 };
+			nanosleep(&nap, NULL);
+			continue;
+		}
+		uint64_t ns = deadline - now;
+		struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+		syscall(SYS_futex, (uint32_t *)&shutdown_done, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+	}
+}
+
 void ots_shutdown(void)
 {
 	if (atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2 || !ots_g.enabled)
 		return;
-	if (atomic_exchange(&ots_g.exiting, 1))
+	if (atomic_exchange(&ots_g.exiting, 1)) {
+		/* another thread flushes (or this one did): let it finish first */
+		ots_reentry_enter();
+		ots_shutdown_wait(ots_cfg.shutdown_timeout_ns);
+		ots_reentry_leave();
 		return;
+	}
 	int saved = errno;
 	ots_reentry_enter();
+	atomic_store(&shutdown_tid, ots_tid());
 	ots_threads_end_live(ots_unix_ns(ots_mono_ns()));
-	record_root();
+	ots_root_record(0);
 	ots_exporter_stop(ots_cfg.shutdown_timeout_ns);
 	ots_report_at_exit();
+	atomic_store(&shutdown_done, 1);
+	syscall(SYS_futex, (uint32_t *)&shutdown_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	ots_reentry_leave();
 	errno = saved;
 }

@@ -100,6 +100,7 @@ enum {
 	OTS_RF_STATS_ONLY = 1u << 7, /* below OTCSHIM_MIN_WAIT: counted, no span */
 	OTS_RF_SEGMENT_CUT = 1u << 8, /* thread: span ends at a segment cut, the thread lives on */
 	OTS_RF_LIVE_AT_EXIT = 1u << 9, /* thread: still running when the process exited */
+	OTS_RF_EXEC = 1u << 10,        /* process: the image ended in an exec */
 };
 
 #define OTS_MAX_FRAMES 32
@@ -242,6 +243,13 @@ typedef struct ots_real {
 	int (*cancel)(pthread_t);
 	int (*detach)(pthread_t);
 	int (*setname)(pthread_t, const char *);
+	/* hooks/process.c */
+	void (*proc_exit)(int) __attribute__((noreturn));
+	void (*quick_exit)(int) __attribute__((noreturn));
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
 } ots_real_t;
 
 extern ots_real_t ots_real;
@@ -278,6 +286,7 @@ typedef struct ots_global {
 	char exe_name[128];
 	_Atomic int exiting;
 	_Atomic uint32_t segment; /* generation of the current segment (shim/segment.c) */
+	int link_kind;            /* the root's link: 0 as aux says, 2 before a failed exec */
 } ots_global_t;
 
 extern ots_global_t ots_g;
@@ -291,8 +300,14 @@ static inline void ots_ensure_init(void)
 	if (ots_unlikely(atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2))
 		ots_init_slow();
 }
-/* Called at exit (destructor): close the root span and flush, bounded. */
+/* Called at exit (destructor): close the root span and flush, bounded. A
+ * second caller waits for the first one's flush (bounded) and returns. */
 void ots_shutdown(void);
+/* Wait until ots_shutdown is done in another thread, at most timeout_ns (plus
+ * a little), including while that thread has not reached it yet. */
+void ots_shutdown_wait(uint64_t timeout_ns);
+/* Hand the exporter the current root span, ending now (flags: OTS_RF_EXEC). */
+void ots_root_record(uint16_t flags);
 /* Start a new root span (process start, after fork). */
 void ots_root_begin(void);
 /* Parse a W3C traceparent; 0 or -EINVAL. */
@@ -347,6 +362,8 @@ typedef struct ots_tls {
 	uint32_t seg;          /* segment generation this thread's span belongs to */
 	uint64_t link_span_id; /* this span continues one of an earlier segment */
 	uint8_t link_trace_id[16];
+	int cancel_state; /* the host's cancelability, saved while reentrant */
+	int life;         /* shim/life.c: 0 not counted, OTS_LIFE_MAIN, OTS_LIFE_TRAMP */
 } ots_tls_t;
 
 extern OTS_TLS ots_tls_t ots_tls;
@@ -362,8 +379,21 @@ static inline int ots_tid(void)
 uint64_t ots_thread_current_span(void);
 /* Fill trace id of the caller's current span. */
 void ots_thread_current_trace(uint8_t out[16]);
-#define ots_reentry_enter() (ots_tls.reentrant++)
-#define ots_reentry_leave() (ots_tls.reentrant--)
+/* The shim's own work. While reentrant, hooks pass straight through, and
+ * cancellation is disabled: nothing the shim calls (getrandom, write, a
+ * libunwind or libc internal) may act on a cancel the host left pending, so no
+ * hook ever borrows a cancellation point. glibc 2.34+ keeps the state in a
+ * plain field of the thread: two stores, no atomic. */
+static inline void ots_reentry_enter(void)
+{
+	if (ots_tls.reentrant++ == 0)
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &ots_tls.cancel_state);
+}
+static inline void ots_reentry_leave(void)
+{
+	if (--ots_tls.reentrant == 0)
+		pthread_setcancelstate(ots_tls.cancel_state, NULL);
+}
 
 /* Thread registry (tid -> span), used for holder links and cancel events. */
 void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8_t trace_id[16]);
@@ -557,6 +587,33 @@ void ots_segment_poll(void);
 uint64_t ots_segment_root(uint32_t gen, uint8_t trace_out[16]);
 /* At exit, before the last root record: no segment switch after this. */
 void ots_segment_freeze(void);
+/* After a failed exec whose root span was sent: the current segment goes on
+ * under a new root span in the same trace, linked to the sent one. */
+void ots_segment_reroot(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/life.c: the program's threads and the ways the process ends. */
+
+enum { OTS_LIFE_MAIN = 1, OTS_LIFE_TRAMP = 2 };
+/* At init (the main thread) and in a fork child (the forking thread). */
+void ots_life_reset(int counted);
+/* pthread_create: one more program thread (before the real call), and the
+ * undo when the real call failed. */
+void ots_life_created(void);
+void ots_life_create_failed(void);
+/* The calling program thread's life ends (its trampoline's end, or
+ * pthread_exit in a thread without one). When it is the last one, the
+ * exporter thread is stopped first, so glibc's own count of threads reaches
+ * zero with this thread and the process ends exactly as it would natively. */
+void ots_life_thread_end(void);
+/* exit(): a second thread calling it while another exits waits (bounded) for
+ * the first one's flush instead of racing it to _exit. */
+void ots_life_exit_begin(void);
+/* execve and friends: everything recorded so far and the root span are
+ * flushed (bounded) before the new image; if the call fails, tracing goes on
+ * under a new root span linked to the one sent. */
+void ots_life_exec_begin(void);
+void ots_life_exec_failed(void);
 
 /* ------------------------------------------------------------------------ */
 /* shim/fork.c */
@@ -570,8 +627,17 @@ void ots_fork_install(void);
 void ots_exporter_start(void);
 /* Wake the exporter (ring at high water). Async-signal-safe. */
 void ots_exporter_kick(void);
-/* Stop: flush everything pending within timeout_ns, then return. */
+/* Stop: flush everything pending within timeout_ns, then return. Without a
+ * running thread one is started for the flush (so no sink can hold exit up
+ * past the timeout); if that fails the caller flushes itself. */
 void ots_exporter_stop(uint64_t timeout_ns);
+/* Stop the thread without flushing (the rings keep their records) and wait
+ * for it to be gone, at most timeout_ns. 0, or -ETIMEDOUT. The next
+ * ots_exporter_start starts a new one with the same sinks. */
+int ots_exporter_quit(uint64_t timeout_ns);
+/* Export everything recorded so far and wait for the sinks, at most
+ * timeout_ns; the thread (started for it if need be) keeps running. */
+void ots_exporter_sync(uint64_t timeout_ns);
 /* Child after fork: the exporter thread does not exist any more. */
 void ots_exporter_reset_after_fork(void);
 /* Hand the exporter one record outside the rings (the root span at exit). */

@@ -117,5 +117,11 @@ void ots_real_resolve(void)
 	GET(cancel, "pthread_cancel");
 	GET(detach, "pthread_detach");
 	GET(setname, "pthread_setname_np");
+	GET(proc_exit, "exit");
+	GET(quick_exit, "quick_exit");
+	GET(execve, "execve");
+	GET(execvpe, "execvpe");
+	GET(fexecve, "fexecve");
+	GET(execveat, "execveat");
 	resolving = 0;
 }

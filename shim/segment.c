@@ -95,12 +95,37 @@ static void write_root(uint32_t g, const seg_t *s, uint64_t end_unix)
 	r->end_ns = end_unix;
 	r->obj = (uint64_t)ots_g.pid;
 	r->aux = g != 0;
+	if (ots_g.link_kind)
+		r->aux = (uint64_t)ots_g.link_kind;
 	if (ots_g.link_span_id) {
 		r->flags |= OTS_RF_HAS_LINK;
 		r->link_span_id = ots_g.link_span_id;
 		memcpy(r->link_trace_id, ots_g.link_trace_id, 16);
 	}
 	ots_pool_commit();
+}
+
+void ots_segment_reroot(void)
+{
+	int v = 0;
+	while (!atomic_compare_exchange_weak_explicit(&switching, &v, 1, memory_order_acquire,
+						      memory_order_relaxed)) {
+		if (v == 2)
+			return; /* exiting */
+		v = 0;
+	}
+	uint32_t g = atomic_load_explicit(&ots_g.segment, memory_order_relaxed);
+	seg_t *s = &segs[g & (SEG_RING - 1)];
+	uint64_t now = ots_mono_ns();
+	memcpy(ots_g.link_trace_id, s->trace_id, 16);
+	ots_g.link_span_id = s->root_span_id;
+	ots_g.link_kind = 2;
+	s->root_span_id = ots_ids_span();
+	s->start_unix = ots_unix_ns(now);
+	s->start_mono = now;
+	ots_g.root_span_id = s->root_span_id;
+	ots_g.root_start_ns = s->start_unix;
+	atomic_store_explicit(&switching, 0, memory_order_release);
 }
 
 static void segment_switch(uint32_t g, uint64_t now)
@@ -125,6 +150,7 @@ static void segment_switch(uint32_t g, uint64_t now)
 	/* ots_g mirrors the current segment for the last root record at exit */
 	memcpy(ots_g.link_trace_id, old->trace_id, 16);
 	ots_g.link_span_id = old->root_span_id;
+	ots_g.link_kind = 0;
 	memcpy(ots_g.trace_id, nw->trace_id, 16);
 	ots_g.root_span_id = nw->root_span_id;
 	ots_g.root_start_ns = now_unix;

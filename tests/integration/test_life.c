@@ -1,0 +1,132 @@
+/* Integration tests of the process lifetime (issue 8): a process ends when
+ * its last thread does, whatever the shim's own thread is doing; every exit
+ * path ends in one completed flush; exec and quick_exit flush first. Each
+ * runs tests/progs/life_exit natively and under the shim. */
+#include "h4_util.h"
+
+#include <stdlib.h>
+
+static void run_mode(trun_t *n, trun_t *s, const char *mode)
+{
+	setenv("OTS_TEST_TIMEOUT", "15", 1);
+	const char *argv[] = { "progs/life_exit", mode, NULL };
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=0",
+			      "OTCSHIM_SHUTDOWN_TIMEOUT=2s", NULL };
+	run_both(n, s, argv, env);
+	cr_assert_neq(s->exit_code, 128 + 9, "%s: the process under the shim never ended (killed)",
+		      mode);
+	cr_assert_eq(s->exit_code, n->exit_code, "%s: exit status %d under the shim, %d natively",
+		     mode, s->exit_code, n->exit_code);
+	assert_same_output(n, s);
+	cr_assert_lt(s->seconds, n->seconds + 3.0, "%s: %.2f s under the shim, %.2f s natively",
+		     mode, s->seconds, n->seconds);
+}
+
+/* main ends with pthread_exit after its only thread ended: the process
+ * exits 0 and runs its atexit handler, with the final flush */
+Test(life, main_pthread_exit_ends_the_process)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "main_exit");
+	cr_assert_eq(n.exit_code, 0);
+	cr_assert(strstr(s.out, "atexit ran"), "atexit handlers run: %s", s.out);
+	cr_assert_not_null(root_span(&s), "the root span is flushed");
+	cr_assert_not_null(tspan_find(&s, "thread holder", 0));
+	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0), "the main thread's wait");
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* main pthread_exits while a detached thread still runs: the process ends
+ * when that thread ends, and what the thread did is flushed */
+Test(life, ends_with_the_last_detached_thread)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "detached");
+	cr_assert(strstr(s.out, "worker done\natexit ran"), "%s", s.out);
+	cr_assert_not_null(root_span(&s));
+	const tspan_t *w = tspan_find(&s, "thread late_worker", 0);
+	cr_assert_not_null(w, "the detached thread's span");
+	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0),
+			   "its wait, recorded after main had left");
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* a forked child whose only thread calls pthread_exit ends, with its status
+ * and its own trace */
+Test(life, forked_child_pthread_exit)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "fork_child");
+	cr_assert(strstr(s.out, "child status 0 exited 1"), "%s", s.out);
+	cr_assert_eq(tspan_count(&s, "process life_exit"), 2, "parent and child roots");
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* two threads call exit() at once: the trace is complete all the same */
+Test(life, concurrent_exit_flushes_once)
+{
+	for (int i = 0; i < 5; i++) {
+		trun_t n, s;
+		run_mode(&n, &s, "exit_race");
+		cr_assert_eq(s.exit_code, 3);
+		cr_assert_eq(tspan_count(&s, "process life_exit"), 1, "round %d: one root span", i);
+		cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0), "round %d", i);
+		trun_free(&n);
+		trun_free(&s);
+	}
+}
+
+/* quick_exit runs no destructor: the shim flushes before it */
+Test(life, quick_exit_flushes)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "quick");
+	cr_assert_eq(n.exit_code, 4);
+	cr_assert_not_null(root_span(&s));
+	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0));
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* a successful exec: this image's spans and root (ending at the exec) are
+ * flushed before the new image, which traces itself */
+Test(life, exec_flushes_before_the_new_image)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "exec_ok");
+	cr_assert(strstr(s.out, "after exec"));
+	const tspan_t *old = tspan_find(&s, "process life_exit", 0);
+	cr_assert_not_null(old, "the exec'ing image's root");
+	cr_assert_str_eq(tspan_attr_str(old, "otcshim.process.end"), "exec");
+	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0));
+	cr_assert_not_null(tspan_find(&s, "process echo", 0), "the new image's own root");
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* a failed exec: errno as natively, tracing goes on under a new root linked
+ * to the one sent, no span id twice */
+Test(life, failed_exec_goes_on)
+{
+	trun_t n, s;
+	run_mode(&n, &s, "exec_fail");
+	cr_assert(strstr(s.out, "execv -1 No such file or directory"), "%s", s.out);
+	cr_assert_eq(tspan_count(&s, "process life_exit"), 2);
+	const tspan_t *a = tspan_find(&s, "process life_exit", 0);
+	const tspan_t *b = tspan_find(&s, "process life_exit", 1);
+	cr_assert_str_neq(a->span_id, b->span_id);
+	cr_assert_str_eq(a->trace_id, b->trace_id, "one trace");
+	const tspan_t *sent = tspan_has_attr(a, "otcshim.process.end") ? a : b;
+	const tspan_t *next = sent == a ? b : a;
+	cr_assert_str_eq(tspan_attr_str(sent, "otcshim.process.end"), "exec");
+	cr_assert_str_eq(link_span(next, 0), sent->span_id, "linked to the root already sent");
+	cr_assert_eq(tspan_count(&s, "pthread_mutex_lock"), 2, "waits before and after");
+	for (int i = 0; i < s.nspans; i++)
+		for (int j = i + 1; j < s.nspans; j++)
+			cr_assert_str_neq(s.spans[i].span_id, s.spans[j].span_id, "span id twice");
+	trun_free(&n);
+	trun_free(&s);
+}
