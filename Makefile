@@ -176,3 +176,11 @@ OTLP_BENCH := $(BUILD)/bench/core_encode $(BUILD)/bench/core_export
 $(OTLP_BENCH): $(BUILD)/bench/%: bench/%.c $(CORE_A)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes $< -o $@ $(CORE_A) $(PBC_LINK) $(LIBS)
+
+# issue 8 ----------------------------------------------------------------------
+# Real hosts (tests/integration/test_realhosts.c): the jemalloc host links
+# Debian's jemalloc (libjemalloc-dev); the Java host is compiled by the test
+# itself (javac, into $(BUILD)/java) the first time it runs.
+$(BUILD)/progs/jemalloc_threads: tests/progs/jemalloc_threads.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) $< -o $@ -ljemalloc

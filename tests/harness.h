@@ -27,6 +27,8 @@ typedef struct tspan {
 
 typedef struct trun {
 	int exit_code;   /* exit status, or 128+signal */
+	int term_signal; /* the signal that ended it, 0 if it exited */
+	int timed_out;   /* killed by the harness after its time limit (a hang) */
 	double seconds;  /* wall time of the run */
 	char *out;       /* stdout */
 	char *err;       /* stderr */
@@ -47,6 +49,15 @@ const char *ots_path(const char *rel);
 int trun(trun_t *r, const char *const *argv, const char *const *env, int preload);
 int trun_input(trun_t *r, const char *const *argv, const char *const *env, int preload,
 	       const char *input, size_t input_len);
+/* trun with a time limit of its own: the program runs in a process group of
+ * its own, and after limit seconds the whole group is killed (SIGKILL) and
+ * r->timed_out is set (exit_code is then 137). A forked child that keeps
+ * stdout open is killed with it, so a hang never holds up the suite. */
+int trun_bounded(trun_t *r, const char *const *argv, const char *const *env, int preload,
+		 double limit);
+/* How the run ended, for a failure message: "exit 0", "killed by SIGSEGV
+ * (rc 139)", "hang: killed after 10.0 s". Static buffer rotation. */
+const char *trun_status(const trun_t *r);
 void trun_free(trun_t *r);
 
 /* Spans */

@@ -90,8 +90,10 @@ static void parse_file(trun_t *r)
 	fclose(f);
 }
 
-int trun_input(trun_t *r, const char *const *argv, const char *const *env, int preload,
-	       const char *input, size_t input_len)
+/* limit < 0: OTS_TEST_TIMEOUT (default 60 s). own_group: the program leads a
+ * process group of its own and the timeout kills the whole group. */
+static int run(trun_t *r, const char *const *argv, const char *const *env, int preload,
+	       const char *input, size_t input_len, double limit, int own_group)
 {
 	static int seq;
 	memset(r, 0, sizeof *r);
@@ -106,6 +108,8 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		if (own_group)
+			setpgid(0, 0);
 		dup2(pi[0], 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
@@ -139,6 +143,8 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 		execvp(prog, (char *const *)argv);
 		_exit(127);
 	}
+	if (own_group)
+		setpgid(pid, pid); /* both sides, so the group exists before any kill */
 	close(po[1]);
 	close(pe[1]);
 	close(pi[0]);
@@ -160,13 +166,18 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 	int open_fds = 2, killed = 0;
 	/* a hung program must not hang the suite: kill it after OTS_TEST_TIMEOUT
 	 * seconds (default 60) and report it as killed by SIGKILL */
-	const char *lim = getenv("OTS_TEST_TIMEOUT");
-	double limit = lim && *lim ? atof(lim) : 60.0;
+	if (limit < 0) {
+		const char *lim = getenv("OTS_TEST_TIMEOUT");
+		limit = lim && *lim ? atof(lim) : 60.0;
+	}
 	while (open_fds) {
 		if (!killed && since(&t0) > limit) {
-			kill(pid, SIGKILL);
+			kill(own_group ? -pid : pid, SIGKILL);
 			killed = 1;
 		}
+		/* killed, but a descendant outside the group still holds a pipe */
+		if (killed && since(&t0) > limit + 2.0)
+			break;
 		if (poll(fds, 2, 500) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < 2; i++) {
@@ -186,24 +197,76 @@ int trun_input(trun_t *r, const char *const *argv, const char *const *env, int p
 			}
 		}
 	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i].fd >= 0)
+			close(fds[i].fd);
 	o[olen] = '\0';
 	e[elen] = '\0';
 	r->out = o;
 	r->err = e;
 	int st;
+	if (own_group) {
+		/* see the leader exit without reaping it (its pid, hence the group
+		 * id, stays ours), kill what it left in its group, then reap */
+		siginfo_t si;
+		for (;;) {
+			si.si_pid = 0;
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+			    errno != EINTR)
+				break;
+			if (si.si_pid == pid)
+				break;
+			if (!killed && since(&t0) > limit) {
+				kill(-pid, SIGKILL);
+				killed = 1;
+			}
+			usleep(2000);
+		}
+		kill(-pid, SIGKILL);
+	}
 	while (waitpid(pid, &st, killed ? 0 : WNOHANG) == 0) {
 		if (since(&t0) > limit) {
-			kill(pid, SIGKILL);
+			kill(own_group ? -pid : pid, SIGKILL);
 			killed = 1;
 		} else {
 			usleep(2000);
 		}
 	}
 	r->seconds = since(&t0);
+	r->timed_out = killed;
 	r->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	if (preload)
 		parse_file(r);
 	return 0;
+}
+
+int trun_input(trun_t *r, const char *const *argv, const char *const *env, int preload,
+	       const char *input, size_t input_len)
+{
+	return run(r, argv, env, preload, input, input_len, -1, 0);
+}
+
+int trun_bounded(trun_t *r, const char *const *argv, const char *const *env, int preload,
+		 double limit)
+{
+	return run(r, argv, env, preload, NULL, 0, limit, 1);
+}
+
+const char *trun_status(const trun_t *r)
+{
+	static char bufs[4][96];
+	static int i;
+	char *b = bufs[i++ & 3];
+	if (r->timed_out)
+		snprintf(b, 96, "hang: killed after %.1f s", r->seconds);
+	else if (r->term_signal)
+		snprintf(b, 96, "killed by SIG%s (rc %d)",
+			 sigabbrev_np(r->term_signal) ? sigabbrev_np(r->term_signal) : "?",
+			 r->exit_code);
+	else
+		snprintf(b, 96, "exit %d", r->exit_code);
+	return b;
 }
 
 int trun(trun_t *r, const char *const *argv, const char *const *env, int preload)
