@@ -184,3 +184,9 @@ $(OTLP_BENCH): $(BUILD)/bench/%: bench/%.c $(CORE_A)
 $(BUILD)/progs/jemalloc_threads: tests/progs/jemalloc_threads.c
 	@mkdir -p $(BUILD)/progs
 	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) $< -o $@ -ljemalloc
+
+# issue 8 (lifetime) -----------------------------------------------------------
+# A host that links libunwind itself (its first unw_backtrace meets the shim's).
+$(BUILD)/progs/host_unwind: tests/progs/host_unwind.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) $< -o $@ -lunwind

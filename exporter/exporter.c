@@ -466,6 +466,10 @@ static void summary(void)
 	uint64_t failed = atomic_load(&ots_counters.spans_dropped_status);
 	uint64_t at_exit = atomic_load(&ots_counters.spans_dropped_shutdown);
 	uint64_t rejected = atomic_load(&ots_counters.spans_rejected);
+	uint64_t writes = atomic_load(&ots_write_failures);
+	if (writes)
+		ots_log_write(1, "%llu writes of the shim failed (output, report or messages)",
+			      (unsigned long long)writes);
 	if (pool || queue_full || budget || failed || at_exit || rejected || ots_cfg.debug)
 		ots_log_write(1,
 			      "spans: %llu sent, %llu dropped (pool full), %llu dropped (queue full), "

@@ -21,16 +21,7 @@ typedef struct file_state {
 
 static int write_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return ots_write_all(fd, p, n); /* a FIFO's reader may have gone: no SIGPIPE */
 }
 
 static int file_export(ots_sink_t *s, const ots_resource_t *res, const ots_span_t *spans, size_t n,

@@ -726,15 +726,7 @@ static void expand_path(char *out, size_t n, const char *p)
 
 static void write_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
+	(void)ots_write_all(fd, p, n); /* counted; the report never costs the host a signal */
 }
 
 void ots_report_at_exit(void)

@@ -31,18 +31,25 @@
 #define ONCE_DONE 2 /* glibc's __PTHREAD_ONCE_DONE */
 
 static OTS_TLS void (*once_fn)(void);
-static OTS_TLS pthread_once_t *once_ctl;
 static OTS_TLS unsigned once_runs;
+static OTS_TLS uint64_t once_t0, once_t1; /* the routine's run, for the caller */
 
+/* The init span is recorded by the caller after the real pthread_once has
+ * returned, never in here: until then the control word says "in progress",
+ * and a record captures a stack, and the unwinder may itself call
+ * pthread_once on this very word (libunwind's first unw_backtrace in a host
+ * that uses libunwind: its init routine is what runs here), which would wait
+ * for ever. A nested pthread_once inside fn records its own span before fn
+ * returns, so the two TLS words are free again when they are written. */
 static OTS_UNWOUND void once_trampoline(void)
 {
 	void (*fn)(void) = once_fn;
-	pthread_once_t *ctl = once_ctl;
 	once_fn = NULL;
 	once_runs++;
 	uint64_t t0 = ots_mono_ns();
 	fn();
-	ots_span_record(OTS_OP_ONCE_INIT, t0, ctl, 0);
+	once_t1 = ots_mono_ns();
+	once_t0 = t0;
 }
 
 static OTS_NOINLINE OTS_UNWOUND int once_slow(pthread_once_t *o, void (*fn)(void))
@@ -54,13 +61,14 @@ static OTS_NOINLINE OTS_UNWOUND int once_slow(pthread_once_t *o, void (*fn)(void
 		return ots_real.once(o, fn);
 	unsigned runs = once_runs;
 	once_fn = fn;
-	once_ctl = o;
 	ots_wait_t w;
 	ots_wait_begin(&w, OTS_OP_ONCE, o, NULL, 0);
 	int ret = ots_real.once(o, once_trampoline);
 	if (once_runs == runs) { /* another thread ran it: this one waited */
 		once_fn = NULL;
 		ots_wait_end(&w, ret);
+	} else {
+		ots_span_record_at(OTS_OP_ONCE_INIT, once_t0, once_t1, o, 0);
 	}
 	return ret;
 }

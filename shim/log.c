@@ -9,6 +9,7 @@
 #include "ots.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,6 +118,47 @@ int ots_log_format(char *buf, size_t size, const char *fmt, va_list ap)
 	return (int)(pos < size ? pos : size - 1);
 }
 
+_Atomic uint64_t ots_write_failures;
+
+/* A write to a pipe whose reader has gone raises SIGPIPE in the writing
+ * thread, whose default action kills the host (and loses its buffered
+ * stdout). So SIGPIPE is blocked in this thread around the write, and one
+ * that the write raised is taken off the thread's pending set again. One that
+ * was pending before is left alone (standard signals do not queue: the host
+ * sees exactly the one it would have seen). Every call here is
+ * async-signal-safe. */
+int ots_write_all(int fd, const void *buf, size_t n)
+{
+	int saved = errno, rc = 0;
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	int was_pending = sigismember(&pending, SIGPIPE);
+	const char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = w < 0 ? -errno : -EIO;
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (rc == -EPIPE && !was_pending) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		atomic_fetch_add_explicit(&ots_write_failures, 1, memory_order_relaxed);
+	errno = saved;
+	return rc;
+}
+
 void ots_log_write(int always, const char *fmt, ...)
 {
 	(void)always;
@@ -131,15 +173,6 @@ void ots_log_write(int always, const char *fmt, ...)
 	va_end(ap);
 	n += 9;
 	buf[n++] = '\n';
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(2, p, (size_t)n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		p += w;
-		n -= (int)w;
-	}
+	ots_write_all(2, buf, (size_t)n);
 	errno = saved;
 }

@@ -190,6 +190,11 @@ int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char
 /* ------------------------------------------------------------------------ */
 /* shim/log.c: signal-safe, capped logging to stderr. */
 
+/* write(2) all of buf, looping on EINTR and short writes, never raising
+ * SIGPIPE in the host (a reader that has gone is -EPIPE). 0 or -errno; a
+ * failure is counted in ots_write_failures. Async-signal-safe. */
+int ots_write_all(int fd, const void *buf, size_t n);
+extern _Atomic uint64_t ots_write_failures;
 void ots_log_write(int always, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A warning the user must see (bad configuration), printed even without DEBUG. */
 #define OTS_WARN(...) ots_log_write(1, __VA_ARGS__)
@@ -497,6 +502,8 @@ static inline void ots_hold_check(const void *obj)
 }
 /* Write a SPAN record for [t0, now) of op in the calling thread. */
 void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret);
+/* The same for a span that began at t0_mono and ended at t1_mono. */
+void ots_span_record_at(ots_op_t op, uint64_t t0_mono, uint64_t t1_mono, const void *obj, int ret);
 /* Write the calling thread's THREAD record (end of its span); flags are
  * OTS_RF_CANCELLED or OTS_RF_EXITED when it did not return normally. */
 void ots_thread_record_end(uint16_t flags);

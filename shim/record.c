@@ -191,8 +191,12 @@ void ots_wait_end(ots_wait_t *w, int ret)
 
 void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret)
 {
+	ots_span_record_at(op, t0_mono, ots_mono_ns(), obj, ret);
+}
+
+void ots_span_record_at(ots_op_t op, uint64_t t0_mono, uint64_t t1, const void *obj, int ret)
+{
 	int saved = errno;
-	uint64_t t1 = ots_mono_ns();
 	ots_reentry_enter();
 	ots_rec_t r;
 	memset(&r, 0, offsetof(ots_rec_t, frames));

@@ -4,7 +4,10 @@
  * runs tests/progs/life_exit natively and under the shim. */
 #include "h4_util.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void run_mode(trun_t *n, trun_t *s, const char *mode)
 {
@@ -129,4 +132,91 @@ Test(life, failed_exec_goes_on)
 			cr_assert_str_neq(s.spans[i].span_id, s.spans[j].span_id, "span id twice");
 	trun_free(&n);
 	trun_free(&s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Signals and cancellation */
+
+/* A deferred cancel pending while the thread waits for a mutex acts at its
+ * next cancellation point (pthread_testcancel), not inside the hook: the
+ * thread got the lock and released it. */
+Test(semantics, no_borrowed_cancellation_point)
+{
+	trun_t n, s;
+	const char *argv[] = { "progs/cancel_point", NULL };
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=0", NULL };
+	run_both(&n, &s, argv, env);
+	cr_assert(strstr(n.out, "acquired 1 cancelled 1 relock 0"), "native: %s", n.out);
+	cr_assert_str_eq(s.out, n.out);
+	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0));
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* A host that uses libunwind: its first unw_backtrace (libunwind's own
+ * pthread_once inside) meets the shim's once hook and stack capture. */
+Test(semantics, host_unwind_first_backtrace)
+{
+	setenv("OTS_TEST_TIMEOUT", "15", 1);
+	trun_t n, s;
+	const char *argv[] = { "progs/host_unwind", NULL };
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=0", NULL };
+	run_both(&n, &s, argv, env);
+	cr_assert_eq(s.exit_code, 0, "rc %d (137: hung)", s.exit_code);
+	cr_assert_str_eq(s.out, n.out);
+	cr_assert_not_null(root_span(&s));
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* Run argv with LD_PRELOAD (if preload) and env, its stderr a pipe whose
+ * reader has gone; returns the wait status, stdout in out. */
+static int run_broken_stderr(const char *prog, const char *const *env, int preload, char *out,
+			     size_t cap)
+{
+	int errp[2], outp[2];
+	cr_assert_eq(pipe(errp), 0);
+	cr_assert_eq(pipe(outp), 0);
+	close(errp[0]);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(outp[1], 1);
+		dup2(errp[1], 2);
+		close(outp[0]);
+		signal(SIGPIPE, SIG_DFL);
+		for (int i = 0; env[i]; i++)
+			putenv((char *)env[i]);
+		unsetenv("OTEL_SDK_DISABLED");
+		if (preload)
+			setenv("LD_PRELOAD", ots_path("libotcshim.so"), 1);
+		execl(ots_path(prog), prog, (char *)NULL);
+		_exit(127);
+	}
+	close(outp[1]);
+	close(errp[1]);
+	size_t len = 0;
+	ssize_t r;
+	while (len + 1 < cap && (r = read(outp[0], out + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	out[len] = '\0';
+	close(outp[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+/* The shim's messages (a bad variable at start, the report at exit) go to a
+ * stderr whose reader has gone: the host is not killed by SIGPIPE and keeps
+ * its output. */
+Test(semantics, no_sigpipe_from_the_shim)
+{
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=bogus",
+			      "OTCSHIM_REPORT=stderr", "OTCSHIM_DEBUG=1", NULL };
+	char nout[256], sout[256];
+	int ns = run_broken_stderr("progs/cancel_point", env, 0, nout, sizeof nout);
+	int ss = run_broken_stderr("progs/cancel_point", env, 1, sout, sizeof sout);
+	cr_assert(WIFEXITED(ns) && WEXITSTATUS(ns) == 0);
+	cr_assert(!WIFSIGNALED(ss), "killed by signal %d under the shim", WTERMSIG(ss));
+	cr_assert_eq(WEXITSTATUS(ss), 0);
+	cr_assert_str_eq(sout, nout);
 }
