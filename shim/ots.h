@@ -438,6 +438,10 @@ int ots_threads_tid_of(pthread_t t);
  * caller fills the record and calls ots_pool_commit. */
 ots_rec_t *ots_pool_reserve(void);
 void ots_pool_commit(void);
+/* A thread that has no ring hands its end record to a queue shared by all
+ * threads instead of claiming a ring for one record. 1 if taken, 0 if the
+ * caller must go through ots_pool_reserve. */
+int ots_pool_put_end(const ots_rec_t *r);
 /* The calling thread ends: its ring is handed over to the exporter, which frees
  * it for reuse once drained. */
 void ots_pool_thread_exit(void);

@@ -76,6 +76,82 @@ static int64_t free_pop(void)
 	return (int64_t)(uint32_t)old - 1;
 }
 #define DEAD_KICK 16
+
+/* Thread ends. Most short-lived threads record nothing but their own end; a
+ * ring each (claimed, filled with one record, handed back to the exporter to
+ * recycle) made a program that starts tens of thousands of threads a second
+ * run out of rings faster than the exporter could recycle them. A thread that
+ * has no ring puts its end record in one shared multi-producer queue instead
+ * (bounded, lock-free, in .bss: pages are touched only as it fills). The
+ * classic sequence-numbered cells, stored relative to the cell's index so a
+ * zeroed table is an empty queue: cell i holds seq - i. */
+#define ENDS 8192 /* power of two */
+#define ENDS_KICK 512
+
+typedef struct end_cell {
+	_Atomic uint32_t seq; /* minus the cell's index */
+	ots_rec_t rec;        /* header only: a thread end has no frames */
+} end_cell_t;
+
+static end_cell_t ends[ENDS];
+static _Atomic uint32_t ends_in;
+static uint32_t ends_out; /* the consumer's */
+
+/* 1 if r went into the shared queue, 0 if it is full */
+static int ends_put(const ots_rec_t *r)
+{
+	uint32_t pos = atomic_load_explicit(&ends_in, memory_order_relaxed);
+	for (;;) {
+		uint32_t i = pos & (ENDS - 1);
+		end_cell_t *c = &ends[i];
+		uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire) + i;
+		int32_t dif = (int32_t)(seq - pos);
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&ends_in, &pos, pos + 1,
+								  memory_order_relaxed,
+								  memory_order_relaxed)) {
+				memcpy(&c->rec, r, offsetof(ots_rec_t, frames));
+				c->rec.nframes = 0;
+				atomic_store_explicit(&c->seq, pos + 1 - i, memory_order_release);
+				if (((pos + 1) & (ENDS_KICK - 1)) == 0)
+					ots_exporter_kick();
+				return 1;
+			}
+		} else if (dif < 0) {
+			ots_exporter_kick();
+			return 0; /* full */
+		} else {
+			pos = atomic_load_explicit(&ends_in, memory_order_relaxed);
+		}
+	}
+}
+
+static size_t ends_drain(ots_rec_t *out, size_t max)
+{
+	size_t n = 0;
+	while (n < max) {
+		uint32_t i = ends_out & (ENDS - 1);
+		end_cell_t *c = &ends[i];
+		uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire) + i;
+		if (seq != ends_out + 1)
+			break; /* empty, or its producer is still writing it */
+		memcpy(&out[n], &c->rec, offsetof(ots_rec_t, frames));
+		out[n].nframes = 0;
+		n++;
+		atomic_store_explicit(&c->seq, ends_out + ENDS - i, memory_order_release);
+		ends_out++;
+	}
+	return n;
+}
+
+int ots_pool_put_end(const ots_rec_t *r)
+{
+	if (ots_tls.ring || r->nframes)
+		return 0; /* its own ring keeps its records in order */
+	if (ends_put(r))
+		return 1;
+	return 0;
+}
 static uint32_t ring_size;
 static OTS_TLS int ring_closed; /* this thread ended its span: record nothing more */
 
@@ -188,7 +264,7 @@ void ots_pool_thread_exit(void)
 
 size_t ots_pool_drain(ots_rec_t *out, size_t max)
 {
-	size_t n = 0;
+	size_t n = ends_drain(out, max);
 	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
 	if (used > OTS_MAX_RINGS)
 		used = OTS_MAX_RINGS;
@@ -217,7 +293,7 @@ size_t ots_pool_drain(ots_rec_t *out, size_t max)
 
 size_t ots_pool_pending(void)
 {
-	size_t n = 0;
+	size_t n = atomic_load_explicit(&ends_in, memory_order_acquire) - ends_out;
 	uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
 	if (used > OTS_MAX_RINGS)
 		used = OTS_MAX_RINGS;
@@ -259,4 +335,8 @@ void ots_pool_reset_after_fork(void)
 	}
 	atomic_store_explicit(&dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&dead_rings, 0, memory_order_relaxed);
+	/* the queue of thread ends: the parent sends what it holds */
+	ots_zero_table(ends, sizeof ends);
+	atomic_store_explicit(&ends_in, 0, memory_order_relaxed);
+	ends_out = 0;
 }

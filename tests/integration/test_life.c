@@ -220,3 +220,27 @@ Test(semantics, no_sigpipe_from_the_shim)
 	cr_assert_eq(WEXITSTATUS(ss), 0);
 	cr_assert_str_eq(sout, nout);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Scale */
+
+/* Tens of thousands of short-lived threads a second, one after another and
+ * in bursts: every thread span survives with the default settings. */
+Test(scale, thread_churn_keeps_every_thread_span)
+{
+	setenv("OTS_TEST_TIMEOUT", "60", 1);
+	static const char *bursts[] = { "1", "64" };
+	for (int b = 0; b < 2; b++) {
+		trun_t s;
+		const char *argv[] = { "progs/thread_churn", "20000", bursts[b], NULL };
+		const char *env[] = { "OTEL_TRACES_EXPORTER=none", NULL };
+		cr_assert_eq(trun(&s, argv, env, 1), 0);
+		cr_assert_eq(s.exit_code, 0);
+		cr_assert(strstr(s.out, "ran 20000"));
+		cr_assert_eq(tspan_count(&s, "thread work"), 20000,
+			     "burst %s: %d thread spans of 20000 (stderr: %s)", bursts[b],
+			     tspan_count(&s, "thread work"), s.err);
+		cr_assert_null(strstr(s.err, "dropped"), "%s", s.err);
+		trun_free(&s);
+	}
+}
