@@ -6,6 +6,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,4 +246,42 @@ Test(scale, thread_churn_keeps_every_thread_span)
 		cr_assert_null(strstr(s.err, "dropped"), "%s", s.err);
 		trun_free(&s);
 	}
+}
+
+/* A single-threaded program whose collector name never resolves (a DNS
+ * server that does not answer, in a mount namespace of its own): exit is
+ * held up by OTCSHIM_SHUTDOWN_TIMEOUT at most, not by the resolver. */
+Test(life, exit_bounded_when_dns_is_silent)
+{
+	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0)
+		cr_skip_test("needs root and unshare for a private /etc/resolv.conf");
+	int dns = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53) };
+	inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+	if (dns < 0 || bind(dns, (struct sockaddr *)&a, sizeof a) != 0)
+		cr_skip_test("cannot bind 127.0.0.2:53");
+	char conf[] = "/tmp/ots-resolv-XXXXXX";
+	int fd = mkstemp(conf);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "nameserver 127.0.0.2\n", 21), 21);
+	close(fd);
+	char script[1024];
+	snprintf(script, sizeof script,
+		 "mount --bind %s /etc/resolv.conf || exit 99; "
+		 "exec env -u OTEL_SDK_DISABLED OTEL_TRACES_EXPORTER=otlp LD_PRELOAD=%s "
+		 "OTCSHIM_SHUTDOWN_TIMEOUT=1s "
+		 "OTEL_EXPORTER_OTLP_ENDPOINT=http://collector.otcshim-test.example:4318 "
+		 "/bin/echo hi",
+		 conf, ots_path("libotcshim.so"));
+	const char *argv[] = { "/usr/bin/unshare", "-m", "/bin/sh", "-c", script, NULL };
+	trun_t s;
+	cr_assert_eq(trun(&s, argv, NULL, 0), 0);
+	unlink(conf);
+	close(dns);
+	if (s.exit_code == 99)
+		cr_skip_test("cannot bind-mount resolv.conf here");
+	cr_assert_eq(s.exit_code, 0, "%s", s.err);
+	cr_assert_str_eq(s.out, "hi\n");
+	cr_assert_lt(s.seconds, 2.5, "exit took %.2f s with a 1 s shutdown timeout", s.seconds);
+	trun_free(&s);
 }
