@@ -51,6 +51,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,12 +308,43 @@ enum { STOP_NONE, STOP_QUIT, STOP_FLUSH };
 static _Atomic uint32_t sync_req, sync_done;
 static uint64_t sync_deadline;
 
+/* The final flush (and, for a thread started by the exit path, the set-up
+ * of the sinks) in a containment window (shim/contain.c): a fault in libcurl
+ * or its TLS library, which the host's own exit handlers may have torn down
+ * already, abandons the flush instead of killing the host. Returns 0, or the
+ * signal that ended it. */
+static int contained_final(int with_setup)
+{
+	sigjmp_buf jb;
+	int sig;
+	ots_contain_open();
+	ots_contain_unblock();
+	if ((sig = sigsetjmp(jb, 1)) == 0) {
+		ots_tls.crash_jmp = &jb;
+		if (with_setup)
+			setup();
+		final_flush(stop_deadline);
+	}
+	ots_tls.crash_jmp = NULL;
+	ots_contain_close();
+	if (sig)
+		OTS_WARN("the final export crashed (signal %d) and was abandoned; the program's "
+			 "exit is not affected, the spans of its end are lost", sig);
+	return sig;
+}
+
 static void *exporter_main(void *arg)
 {
 	(void)arg;
 	ots_tls.reentrant = 1; /* for life: nothing here is traced */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	prctl(PR_SET_NAME, "otcshim-export", 0, 0, 0);
+	if (atomic_load(&stop_req) == STOP_FLUSH && !set_up) {
+		/* started by the exit path, for the final flush only */
+		if (contained_final(1))
+			goto abandoned;
+		goto done;
+	}
 	setup();
 	uint64_t delay = ots_cfg.bsp_schedule_delay_ns ? ots_cfg.bsp_schedule_delay_ns : 1000000;
 	uint64_t next_flush = ots_mono_ns() + delay;
@@ -336,11 +368,25 @@ static void *exporter_main(void *arg)
 			continue;
 		sleep_until(more ? now : next_flush);
 	}
-	if (atomic_load(&stop_req) == STOP_FLUSH)
-		final_flush(stop_deadline);
+	if (atomic_load(&stop_req) == STOP_FLUSH && contained_final(0))
+		goto abandoned;
+done:
 	atomic_store(&finished, 1);
 	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 	return NULL;
+abandoned:
+	/* whatever the fault left behind (a held lock, a broken heap object)
+	 * stays untouched: no return through thread-exit destructors, just
+	 * wait here for the process to end */
+	atomic_store(&finished, 1);
+	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+	{
+		sigset_t all;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, NULL);
+		for (;;)
+			pause();
+	}
 }
 
 
@@ -545,7 +591,17 @@ void ots_exporter_stop(uint64_t timeout_ns)
 			futex(&finished, FUTEX_WAIT_PRIVATE, 0, &ts);
 		}
 	} else {
-		flush_inline(deadline);
+		sigjmp_buf jb;
+		ots_contain_open();
+		if (sigsetjmp(jb, 1) == 0) {
+			ots_tls.crash_jmp = &jb;
+			flush_inline(deadline);
+		} else {
+			OTS_WARN("the final export crashed and was abandoned; the program's exit is "
+				 "not affected");
+		}
+		ots_tls.crash_jmp = NULL;
+		ots_contain_close();
 	}
 	summary();
 }

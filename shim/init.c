@@ -178,6 +178,23 @@ void ots_root_record(uint16_t flags)
 	ots_exporter_final_record(&r);
 }
 
+/* The report symbolises (libdw) in the exiting thread: a fault there is
+ * contained like the final export's (shim/contain.c). */
+static void report_contained(void)
+{
+	sigjmp_buf jb;
+	ots_contain_open();
+	if (sigsetjmp(jb, 1) == 0) {
+		ots_tls.crash_jmp = &jb;
+		ots_report_at_exit();
+	} else {
+		OTS_WARN("the exit report crashed and was abandoned; the program's exit is not "
+			 "affected");
+	}
+	ots_tls.crash_jmp = NULL;
+	ots_contain_close();
+}
+
 /* futex word: 1 once the final flush (and the report) is done */
 static _Atomic uint32_t shutdown_done;
 static _Atomic int shutdown_tid;
@@ -222,7 +239,7 @@ void ots_shutdown(void)
 	ots_threads_end_live(ots_unix_ns(ots_mono_ns()));
 	ots_root_record(0);
 	ots_exporter_stop(ots_cfg.shutdown_timeout_ns);
-	ots_report_at_exit();
+	report_contained();
 	atomic_store(&shutdown_done, 1);
 	syscall(SYS_futex, (uint32_t *)&shutdown_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	ots_reentry_leave();

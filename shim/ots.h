@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <semaphore.h>
 
 #define OTS_VERSION "0.1.0"
@@ -369,6 +370,7 @@ typedef struct ots_tls {
 	uint8_t link_trace_id[16];
 	int cancel_state; /* the host's cancelability, saved while reentrant */
 	int life;         /* shim/life.c: 0 not counted, OTS_LIFE_MAIN, OTS_LIFE_TRAMP */
+	sigjmp_buf *crash_jmp; /* shim/contain.c: where this thread's window began */
 } ots_tls_t;
 
 extern OTS_TLS ots_tls_t ots_tls;
@@ -625,6 +627,21 @@ void ots_life_exit_begin(void);
  * under a new root span linked to the one sent. */
 void ots_life_exec_begin(void);
 void ots_life_exec_failed(void);
+
+/* ------------------------------------------------------------------------ */
+/* shim/contain.c: a fault in the shim's exit work is contained.
+ *
+ *	sigjmp_buf jb;
+ *	ots_contain_open();
+ *	if (sigsetjmp(jb, 1) == 0) { ots_tls.crash_jmp = &jb; work(); }
+ *	ots_tls.crash_jmp = NULL;
+ *	ots_contain_close();
+ *
+ * A thread that blocks the fault signals (the exporter) must unblock them
+ * for its window (ots_contain_unblock): a fault while blocked kills. */
+void ots_contain_open(void);
+void ots_contain_close(void);
+void ots_contain_unblock(void);
 
 /* ------------------------------------------------------------------------ */
 /* shim/fork.c */
