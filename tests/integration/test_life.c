@@ -12,6 +12,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* LD_PRELOAD for a program started by hand: the shim, with a sanitizer
+ * runtime before or after it as the harness would put it. */
+static const char *preload_list(void)
+{
+	static char buf[1024];
+	const char *first = getenv("OTS_PRELOAD_FIRST"), *last = getenv("OTS_PRELOAD_LAST");
+	snprintf(buf, sizeof buf, "%s%s%s%s%s", first && *first ? first : "",
+		 first && *first ? " " : "", ots_path("libotcshim.so"), last && *last ? " " : "",
+		 last && *last ? last : "");
+	return buf;
+}
+
+static int under_sanitizer(void)
+{
+	const char *f = getenv("OTS_PRELOAD_FIRST"), *l = getenv("OTS_PRELOAD_LAST");
+	return (f && *f) || (l && *l);
+}
+
+/* spans whose name starts with prefix (under ASan every thread's start
+ * routine is asan_thread_start) */
+static int count_prefix(const trun_t *r, const char *prefix)
+{
+	int n = 0;
+	for (int i = 0; i < r->nspans; i++)
+		n += !strncmp(r->spans[i].name, prefix, strlen(prefix));
+	return n;
+}
+
 static void run_mode(trun_t *n, trun_t *s, const char *mode)
 {
 	setenv("OTS_TEST_TIMEOUT", "15", 1);
@@ -37,7 +65,7 @@ Test(life, main_pthread_exit_ends_the_process)
 	cr_assert_eq(n.exit_code, 0);
 	cr_assert(strstr(s.out, "atexit ran"), "atexit handlers run: %s", s.out);
 	cr_assert_not_null(root_span(&s), "the root span is flushed");
-	cr_assert_not_null(tspan_find(&s, "thread holder", 0));
+	cr_assert_geq(count_prefix(&s, "thread "), 1, "the holder's thread span");
 	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0), "the main thread's wait");
 	trun_free(&n);
 	trun_free(&s);
@@ -51,8 +79,7 @@ Test(life, ends_with_the_last_detached_thread)
 	run_mode(&n, &s, "detached");
 	cr_assert(strstr(s.out, "worker done\natexit ran"), "%s", s.out);
 	cr_assert_not_null(root_span(&s));
-	const tspan_t *w = tspan_find(&s, "thread late_worker", 0);
-	cr_assert_not_null(w, "the detached thread's span");
+	cr_assert_geq(count_prefix(&s, "thread "), 2, "the detached thread's span too");
 	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0),
 			   "its wait, recorded after main had left");
 	trun_free(&n);
@@ -106,9 +133,12 @@ Test(life, exec_flushes_before_the_new_image)
 	cr_assert(strstr(s.out, "after exec"));
 	const tspan_t *old = tspan_find(&s, "process life_exit", 0);
 	cr_assert_not_null(old, "the exec'ing image's root");
+	if (!tspan_has_attr(old, "otcshim.process.end"))
+		old = tspan_find(&s, "process life_exit", 1);
+	cr_assert_not_null(old);
 	cr_assert_str_eq(tspan_attr_str(old, "otcshim.process.end"), "exec");
 	cr_assert_not_null(tspan_find(&s, "pthread_mutex_lock", 0));
-	cr_assert_not_null(tspan_find(&s, "process echo", 0), "the new image's own root");
+	cr_assert_eq(tspan_count(&s, "process life_exit"), 2, "and the new image's own root");
 	trun_free(&n);
 	trun_free(&s);
 }
@@ -191,7 +221,7 @@ static int run_broken_stderr(const char *prog, const char *const *env, int prelo
 			putenv((char *)env[i]);
 		unsetenv("OTEL_SDK_DISABLED");
 		if (preload)
-			setenv("LD_PRELOAD", ots_path("libotcshim.so"), 1);
+			setenv("LD_PRELOAD", preload_list(), 1);
 		execl(ots_path(prog), prog, (char *)NULL);
 		_exit(127);
 	}
@@ -240,9 +270,9 @@ Test(scale, thread_churn_keeps_every_thread_span)
 		cr_assert_eq(trun(&s, argv, env, 1), 0);
 		cr_assert_eq(s.exit_code, 0);
 		cr_assert(strstr(s.out, "ran 20000"));
-		cr_assert_eq(tspan_count(&s, "thread work"), 20000,
+		cr_assert_eq(count_prefix(&s, "thread "), 20000,
 			     "burst %s: %d thread spans of 20000 (stderr: %s)", bursts[b],
-			     tspan_count(&s, "thread work"), s.err);
+			     count_prefix(&s, "thread "), s.err);
 		cr_assert_null(strstr(s.err, "dropped"), "%s", s.err);
 		trun_free(&s);
 	}
@@ -268,11 +298,11 @@ Test(life, exit_bounded_when_dns_is_silent)
 	char script[1024];
 	snprintf(script, sizeof script,
 		 "mount --bind %s /etc/resolv.conf || exit 99; "
-		 "exec env -u OTEL_SDK_DISABLED OTEL_TRACES_EXPORTER=otlp LD_PRELOAD=%s "
+		 "exec env -u OTEL_SDK_DISABLED OTEL_TRACES_EXPORTER=otlp LD_PRELOAD='%s' "
 		 "OTCSHIM_SHUTDOWN_TIMEOUT=1s "
 		 "OTEL_EXPORTER_OTLP_ENDPOINT=http://collector.otcshim-test.example:4318 "
-		 "/bin/echo hi",
-		 conf, ots_path("libotcshim.so"));
+		 "%s echo",
+		 conf, preload_list(), ots_path("progs/life_exit"));
 	const char *argv[] = { "/usr/bin/unshare", "-m", "/bin/sh", "-c", script, NULL };
 	trun_t s;
 	cr_assert_eq(trun(&s, argv, NULL, 0), 0);
@@ -281,7 +311,7 @@ Test(life, exit_bounded_when_dns_is_silent)
 	if (s.exit_code == 99)
 		cr_skip_test("cannot bind-mount resolv.conf here");
 	cr_assert_eq(s.exit_code, 0, "%s", s.err);
-	cr_assert_str_eq(s.out, "hi\n");
+	cr_assert_str_eq(s.out, "after exec\n");
 	cr_assert_lt(s.seconds, 2.5, "exit took %.2f s with a 1 s shutdown timeout", s.seconds);
 	trun_free(&s);
 }
@@ -292,6 +322,8 @@ Test(life, exit_bounded_when_dns_is_silent)
  * native ones (a fault in that work is contained, shim/contain.c). */
 Test(life, openssl_hosts_keep_output_and_status)
 {
+	if (under_sanitizer())
+		cr_skip_test("containment is off under the sanitizers (their runtimes own SIGSEGV)");
 	static const char *const progs[][3] = {
 		{ "/usr/bin/openssl", "version", NULL },
 		{ "/usr/bin/curl", "-s", "file:///etc/hostname" },
