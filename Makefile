@@ -190,3 +190,10 @@ $(BUILD)/progs/jemalloc_threads: tests/progs/jemalloc_threads.c
 $(BUILD)/progs/host_unwind: tests/progs/host_unwind.c
 	@mkdir -p $(BUILD)/progs
 	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) $< -o $@ -lunwind
+
+# issue 8 (stacks) -------------------------------------------------------------
+# A host with its own malloc (tests/integration/test_stacks.c): built without
+# the sanitizer, whose runtime would own malloc.
+$(BUILD)/progs/host_alloc: tests/progs/host_alloc.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $< -o $@

@@ -336,6 +336,7 @@ static void snap_free(snap_t *s)
 
 typedef struct lost {
 	uint64_t pool, export_failed, queue, rejected, pending;
+	uint64_t stacks_short; /* waits recorded without a stack: too little stack left */
 	ots_lockstat_lost_t ls;
 } lost_t;
 
@@ -346,6 +347,7 @@ static void lost_take(lost_t *l)
 	l->queue = atomic_load(&ots_counters.spans_dropped_queue);
 	l->rejected = atomic_load(&ots_counters.spans_rejected);
 	l->pending = ots_pool_pending();
+	l->stacks_short = atomic_load(&ots_stack_skipped);
 	ots_lockstat_lost(&l->ls);
 }
 
@@ -433,7 +435,7 @@ static void text_obj(ots_buf_t *b, int rank, const obj_t *o)
 static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t run_ns)
 {
 	uint64_t any_lost = l->pool + l->export_failed + l->queue + l->rejected + l->pending +
-			    l->ls.locks + l->ls.stacks + l->ls.threads;
+			    l->stacks_short + l->ls.locks + l->ls.stacks + l->ls.threads;
 	const char *exe = ots_g.exe_name[0] ? ots_g.exe_name : "?";
 	if (!s->nobjs && !any_lost) {
 		/* nothing to show: one line, so that the many short-lived processes
@@ -517,6 +519,10 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		if (l->pending)
 			line(b, "  spans: about %llu still unsent at exit (shutdown timeout)",
 			     (unsigned long long)l->pending);
+		if (l->stacks_short)
+			line(b, "  stacks: %llu waits recorded without their stack (the thread had "
+				"less than 12 KB of stack left)",
+			     (unsigned long long)l->stacks_short);
 		if (l->ls.locks + l->ls.stacks + l->ls.threads)
 			line(b, "  statistics: waits not counted for a lock %llu, for a stack %llu, "
 				"for a thread %llu (tables full)",
@@ -679,6 +685,7 @@ static void json_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		json_u64(b, "spans_queue", l->queue, &g);
 		json_u64(b, "spans_rejected", l->rejected, &g);
 		json_u64(b, "spans_unsent_at_exit", l->pending, &g);
+		json_u64(b, "stacks_short_of_stack", l->stacks_short, &g);
 		json_u64(b, "waits_without_lock_entry", l->ls.locks, &g);
 		json_u64(b, "waits_without_stack_entry", l->ls.stacks, &g);
 		json_u64(b, "waits_without_thread_entry", l->ls.threads, &g);

@@ -56,6 +56,8 @@ typedef struct tramp {
 	_Atomic int ended;
 	_Atomic int busy; /* table slot in use (heap blocks: -1) */
 	int traced;       /* the thread family is traced: a span for this thread */
+	uintptr_t stack_top; /* the stack the creator's attr gives (shim/stack.c) */
+	size_t stack_size;
 } tramp_t;
 
 #define TRAMP_SLOTS 256
@@ -186,11 +188,13 @@ static OTS_UNWOUND void *trampoline(void *p)
 	void *(*fn)(void *) = tp->fn;
 	void *arg = tp->arg;
 	ots_tls.life = OTS_LIFE_TRAMP;
+	ots_reentry_enter();
+	ots_stack_thread_start(tp->stack_top, tp->stack_size);
 	if (!tp->traced) {
+		ots_reentry_leave();
 		tramp_release(tp);
 		return trampoline_untraced(fn, arg);
 	}
-	ots_reentry_enter();
 	my_tramp = tp;
 	ots_tls.span_id = tp->span_id;
 	ots_tls.parent_span_id = tp->parent_span_id;
@@ -269,6 +273,7 @@ OTS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	}
 	atomic_init(&t->refs, 2);
 	atomic_init(&t->ended, 0);
+	ots_stack_attr(attr, &t->stack_top, &t->stack_size);
 	ots_life_created();
 	int ret = ots_real.create(thread, attr, trampoline, t);
 	if (ret) {

@@ -371,6 +371,7 @@ typedef struct ots_tls {
 	int cancel_state; /* the host's cancelability, saved while reentrant */
 	int life;         /* shim/life.c: 0 not counted, OTS_LIFE_MAIN, OTS_LIFE_TRAMP */
 	sigjmp_buf *crash_jmp; /* shim/contain.c: where this thread's window began */
+	uintptr_t stack_lo, stack_hi; /* shim/stack.c: this thread's stack, 0 = unknown */
 } ots_tls_t;
 
 extern OTS_TLS ots_tls_t ots_tls;
@@ -513,10 +514,19 @@ void ots_span_record_at(ots_op_t op, uint64_t t0_mono, uint64_t t1_mono, const v
 /* Write the calling thread's THREAD record (end of its span); flags are
  * OTS_RF_CANCELLED or OTS_RF_EXITED when it did not return normally. */
 void ots_thread_record_end(uint16_t flags);
-/* Open libunwind (RTLD_LOCAL) at init; stacks are off without it. */
+/* shim/stack.c. Open libunwind (RTLD_LOCAL) at init, find the shim's own
+ * code and the main thread's stack; stacks are off without libunwind. */
 void ots_stack_init(void);
-/* Capture the caller's stack into frames; returns the count (0 if off). */
+/* The stack a pthread_create attr gives (NULL: the default): the top of a
+ * stack the caller supplied (else 0) and the size. Called by the creator. */
+void ots_stack_attr(const pthread_attr_t *attr, uintptr_t *top, size_t *size);
+/* In the new thread, before the host's code: its stack bounds, and one
+ * short walk so libunwind's per-thread state exists before any hook needs it. */
+void ots_stack_thread_start(uintptr_t top, size_t size);
+/* Capture the caller's stack into frames; returns the count (0 if off, or
+ * when the thread has too little stack left: counted in ots_stack_skipped). */
 int ots_stack_capture(uint64_t *frames, int max);
+extern _Atomic uint64_t ots_stack_skipped;
 
 /* ------------------------------------------------------------------------ */
 /* shim/ops.c */

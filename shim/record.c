@@ -13,88 +13,8 @@
 #include "ots.h"
 
 #include <errno.h>
-#include <dlfcn.h>
-#include <link.h>
 #include <string.h>
 #include <sys/prctl.h>
-
-/* The shim's own code: the executable PT_LOAD of the object that holds this
- * file, found once. Threads may race to fill it; they write the same values,
- * and hi is published last so a reader that sees it sees lo too. */
-static _Atomic uintptr_t self_lo, self_hi;
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	(void)size;
-	uintptr_t want = (uintptr_t)arg;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (want >= lo && want < hi) {
-			atomic_store_explicit(&self_lo, lo, memory_order_relaxed);
-			atomic_store_explicit(&self_hi, hi, memory_order_release);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int in_self(uint64_t pc)
-{
-	uintptr_t hi = atomic_load_explicit(&self_hi, memory_order_acquire);
-	if (ots_unlikely(!hi)) {
-		dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
-		hi = atomic_load_explicit(&self_hi, memory_order_acquire);
-	}
-	return pc >= atomic_load_explicit(&self_lo, memory_order_relaxed) && pc < hi;
-}
-
-/* libunwind is not linked: it is opened at init with RTLD_LOCAL. Linked (or
- * opened globally) it would put its own _Unwind_* functions in the global
- * scope, and libgcc_s, which glibc loads at the first cancellation or
- * pthread_exit of a C program, would bind its internal calls to them and
- * crash while unwinding through glibc's cleanup frames. */
-static int (*unw_bt)(void **, int);
-
-void ots_stack_init(void)
-{
-	if (unw_bt || ots_cfg.stack_depth == 0)
-		return;
-	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
-	if (h)
-		unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-	if (!unw_bt)
-		OTS_WARN("libunwind not found: waits are recorded without stacks");
-}
-
-/* The waiter's stack, from the caller of the hook outwards. unw_backtrace
- * walks with libunwind's per-thread trace cache (built on first use).
- * Every frame inside the shim is left out: the hook, this path, and the
- * pthread_create trampoline at the bottom of each thread, which is noise to a
- * reader. max is OTCSHIM_STACK_DEPTH (0 = no stacks), capped at OTS_MAX_FRAMES;
- * a few extra frames are walked so the shim's own do not eat into it. */
-int ots_stack_capture(uint64_t *frames, int max)
-{
-	if (max <= 0)
-		return 0;
-	if (max > OTS_MAX_FRAMES)
-		max = OTS_MAX_FRAMES;
-	void *buf[OTS_MAX_FRAMES + 8];
-	if (!unw_bt)
-		return 0;
-	int n = unw_bt(buf, max + 8);
-	int out = 0;
-	for (int i = 0; i < n && out < max; i++) {
-		uint64_t pc = (uintptr_t)buf[i];
-		if (pc && !in_self(pc))
-			frames[out++] = pc;
-	}
-	return out;
-}
 
 static void fill_common(ots_rec_t *r, uint16_t kind, uint16_t op)
 {
@@ -104,6 +24,17 @@ static void fill_common(ots_rec_t *r, uint16_t kind, uint16_t op)
 	r->span_id = ots_ids_span();
 	r->parent_span_id = ots_thread_current_span();
 	ots_thread_current_trace(r->trace_id);
+}
+
+/* The record being built. Per thread, not on the stack: the contended path
+ * must fit in the little stack a thread may have left (shim/stack.c), and it
+ * never nests (hooks pass straight through while the thread is reentrant). */
+static OTS_TLS ots_rec_t scratch;
+
+static ots_rec_t *scratch_get(void)
+{
+	memset(&scratch, 0, offsetof(ots_rec_t, frames));
+	return &scratch;
 }
 
 static void commit_copy(const ots_rec_t *r)
@@ -158,30 +89,29 @@ void ots_wait_end(ots_wait_t *w, int ret)
 	uint64_t d = t1 - w->t0;
 	ots_reentry_enter();
 
-	ots_rec_t r;
-	memset(&r, 0, offsetof(ots_rec_t, frames));
-	fill_common(&r, OTS_REC_WAIT, w->op);
-	r.flags = w->flags;
-	r.ret = ret;
-	r.start_ns = ots_unix_ns(w->t0);
-	r.end_ns = ots_unix_ns(t1);
-	r.obj = w->obj;
-	r.obj2 = w->obj2;
+	ots_rec_t *r = scratch_get();
+	fill_common(r, OTS_REC_WAIT, w->op);
+	r->flags = w->flags;
+	r->ret = ret;
+	r->start_ns = ots_unix_ns(w->t0);
+	r->end_ns = ots_unix_ns(t1);
+	r->obj = w->obj;
+	r->obj2 = w->obj2;
 	if (w->holder_tid > 0) {
-		r.holder_tid = w->holder_tid;
-		r.flags |= OTS_RF_HOLDER;
-		r.link_span_id = w->link_span_id;
-		memcpy(r.link_trace_id, w->link_trace_id, 16);
-		if (r.link_span_id)
-			r.flags |= OTS_RF_HAS_LINK;
+		r->holder_tid = w->holder_tid;
+		r->flags |= OTS_RF_HOLDER;
+		r->link_span_id = w->link_span_id;
+		memcpy(r->link_trace_id, w->link_trace_id, 16);
+		if (r->link_span_id)
+			r->flags |= OTS_RF_HAS_LINK;
 	}
 	int record = d >= ots_g.min_wait_ns;
 	if (!record)
-		r.flags |= OTS_RF_STATS_ONLY;
-	r.nframes = (uint8_t)ots_stack_capture(r.frames, (int)ots_g.stack_depth);
-	ots_lockstat_add(&r, d);
+		r->flags |= OTS_RF_STATS_ONLY;
+	r->nframes = (uint8_t)ots_stack_capture(r->frames, (int)ots_g.stack_depth);
+	ots_lockstat_add(r, d);
 	if (record)
-		commit_copy(&r);
+		commit_copy(r);
 	if ((ret == 0 || ret == EOWNERDEAD) && is_lock_op(w->op))
 		hold_push(w->obj, t1);
 
@@ -198,15 +128,14 @@ void ots_span_record_at(ots_op_t op, uint64_t t0_mono, uint64_t t1, const void *
 {
 	int saved = errno;
 	ots_reentry_enter();
-	ots_rec_t r;
-	memset(&r, 0, offsetof(ots_rec_t, frames));
-	fill_common(&r, OTS_REC_SPAN, (uint16_t)op);
-	r.ret = ret;
-	r.start_ns = ots_unix_ns(t0_mono);
-	r.end_ns = ots_unix_ns(t1);
-	r.obj = (uintptr_t)obj;
-	r.nframes = (uint8_t)ots_stack_capture(r.frames, (int)ots_g.stack_depth);
-	commit_copy(&r);
+	ots_rec_t *r = scratch_get();
+	fill_common(r, OTS_REC_SPAN, (uint16_t)op);
+	r->ret = ret;
+	r->start_ns = ots_unix_ns(t0_mono);
+	r->end_ns = ots_unix_ns(t1);
+	r->obj = (uintptr_t)obj;
+	r->nframes = (uint8_t)ots_stack_capture(r->frames, (int)ots_g.stack_depth);
+	commit_copy(r);
 	ots_reentry_leave();
 	errno = saved;
 }
@@ -223,30 +152,29 @@ void ots_thread_record_end(uint16_t flags)
 		errno = saved;
 		return;
 	}
-	ots_rec_t r;
-	memset(&r, 0, offsetof(ots_rec_t, frames));
-	r.kind = OTS_REC_THREAD;
-	r.tid = ots_tid();
-	r.ptid = ots_tls.ptid;
-	r.span_id = ots_tls.span_id;
-	r.parent_span_id = ots_tls.parent_span_id;
-	memcpy(r.trace_id, ots_tls.trace_id, 16);
-	r.start_ns = ots_tls.start_ns;
-	r.end_ns = ots_unix_ns(ots_mono_ns());
-	r.obj = ots_tls.routine;
-	r.flags = flags;
-	r.aux = ots_threads_cancel_time(r.tid);
-	if (r.aux)
-		r.flags |= OTS_RF_CANCEL_REQ;
+	ots_rec_t *r = scratch_get();
+	r->kind = OTS_REC_THREAD;
+	r->tid = ots_tid();
+	r->ptid = ots_tls.ptid;
+	r->span_id = ots_tls.span_id;
+	r->parent_span_id = ots_tls.parent_span_id;
+	memcpy(r->trace_id, ots_tls.trace_id, 16);
+	r->start_ns = ots_tls.start_ns;
+	r->end_ns = ots_unix_ns(ots_mono_ns());
+	r->obj = ots_tls.routine;
+	r->flags = flags;
+	r->aux = ots_threads_cancel_time(r->tid);
+	if (r->aux)
+		r->flags |= OTS_RF_CANCEL_REQ;
 	if (ots_tls.link_span_id) { /* continues a span of an earlier segment */
-		r.flags |= OTS_RF_HAS_LINK;
-		r.link_span_id = ots_tls.link_span_id;
-		memcpy(r.link_trace_id, ots_tls.link_trace_id, 16);
+		r->flags |= OTS_RF_HAS_LINK;
+		r->link_span_id = ots_tls.link_span_id;
+		memcpy(r->link_trace_id, ots_tls.link_trace_id, 16);
 	}
-	prctl(PR_GET_NAME, r.name, 0, 0, 0);
-	r.name[sizeof r.name - 1] = '\0';
-	if (!ots_pool_put_end(&r))
-		commit_copy(&r);
+	prctl(PR_GET_NAME, r->name, 0, 0, 0);
+	r->name[sizeof r->name - 1] = '\0';
+	if (!ots_pool_put_end(r))
+		commit_copy(r);
 	ots_reentry_leave();
 	errno = saved;
 }

@@ -113,6 +113,13 @@ static UNUSED void assert_parent(const trun_t *r, const tspan_t *w, long tid, in
 	cr_assert_leq(w->end_ns, p->end_ns);
 }
 
+/* The suite runs a sanitizer build (the harness preloads its runtime). */
+static UNUSED int under_sanitizer(void)
+{
+	const char *f = getenv("OTS_PRELOAD_FIRST"), *l = getenv("OTS_PRELOAD_LAST");
+	return (f && *f) || (l && *l);
+}
+
 /* Run argv natively and under the shim; assert the same exit code. */
 static UNUSED void run_both(trun_t *n, trun_t *s, const char *const *argv, const char *const *env)
 {

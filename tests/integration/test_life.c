@@ -24,12 +24,6 @@ static const char *preload_list(void)
 	return buf;
 }
 
-static int under_sanitizer(void)
-{
-	const char *f = getenv("OTS_PRELOAD_FIRST"), *l = getenv("OTS_PRELOAD_LAST");
-	return (f && *f) || (l && *l);
-}
-
 /* spans whose name starts with prefix (under ASan every thread's start
  * routine is asan_thread_start) */
 static int count_prefix(const trun_t *r, const char *prefix)

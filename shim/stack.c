@@ -1,0 +1,235 @@
+/* stack.c - the waiter's call stack, captured on the contended path.
+ *
+ * The rule of the contended path: the host may hold any of its locks there
+ * (its allocator's included), so nothing here may allocate through the
+ * host's malloc, take a lock the host may hold, or need more stack than the
+ * thread has left. Three mechanisms keep that true:
+ *
+ * - libunwind is opened RTLD_LOCAL (see below), so its thread-local trace
+ *   cache is dynamic TLS: glibc allocates a thread's block with malloc at its
+ *   first access, and libunwind builds the cache itself on its first walk.
+ *   Each thread therefore makes one short walk when it starts, in the
+ *   pthread_create trampoline before the host's start routine runs (the main
+ *   thread at init): the thread holds none of the host's locks there, and
+ *   every later walk finds its cache ready.
+ * - The shim's own code range, used to drop its frames, is found at init, not
+ *   with dl_iterate_phdr (the loader's lock) on a hook's path.
+ * - Each thread knows the low end of its stack (the creator's attributes;
+ *   the main thread's from /proc/self/maps and RLIMIT_STACK). A walk needs a
+ *   few kilobytes (libunwind's cursor and context are 2 KB, its slow path far
+ *   more); with less headroom than OTS_STACK_HEADROOM the wait is recorded
+ *   without a stack and counted (ots_stack_skipped, in the report).
+ */
+#include "ots.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* What a walk may use, with margin: measured at about 7 KB for libunwind's
+ * first, uncached walk through DWARF (tests/progs/small_stack). */
+#define OTS_STACK_HEADROOM (12u * 1024u)
+
+_Atomic uint64_t ots_stack_skipped;
+
+/* libunwind is not linked: it is opened at init with RTLD_LOCAL. Linked (or
+ * opened globally) it would put its own _Unwind_* functions in the global
+ * scope, and libgcc_s, which glibc loads at the first cancellation or
+ * pthread_exit of a C program, would bind its internal calls to them and
+ * crash while unwinding through glibc's cleanup frames. */
+static int (*unw_bt)(void **, int);
+
+/* The shim's own code: the executable PT_LOAD of the object holding this file. */
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t want = (uintptr_t)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (want >= lo && want < hi) {
+			self_lo = lo;
+			self_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The main thread's stack may grow down to RLIMIT_STACK below the top of its
+ * mapping. The mapping is the line of /proc/self/maps that holds sp, read
+ * with a fixed buffer (no stdio, no malloc). 0 when unknown or unlimited. */
+static uintptr_t main_stack_lo(uintptr_t *hi)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[4096];
+	size_t have = 0;
+	uintptr_t top = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		char *nl, *p = buf;
+		while ((nl = strchr(p, '\n'))) {
+			uintptr_t a = 0, b = 0;
+			int v;
+			while ((v = hexval(*p)) >= 0)
+				a = a * 16 + (uintptr_t)v, p++;
+			if (*p == '-')
+				for (p++; (v = hexval(*p)) >= 0; p++)
+					b = b * 16 + (uintptr_t)v;
+			if (sp >= a && sp < b)
+				top = b;
+			p = nl + 1;
+		}
+		have = (size_t)(buf + have - p);
+		memmove(buf, p, have);
+		if (top || have == sizeof buf - 1)
+			break;
+	}
+	close(fd);
+	*hi = top;
+	return top > rl.rlim_cur ? top - (uintptr_t)rl.rlim_cur : 0;
+}
+
+/* One short walk: glibc allocates this thread's block of libunwind's TLS and
+ * libunwind its trace cache, now that no lock of the host is held. */
+static void warm(void)
+{
+	void *buf[2];
+	if (unw_bt)
+		(void)unw_bt(buf, 2);
+}
+
+void ots_stack_init(void)
+{
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
+	if (unw_bt || ots_cfg.stack_depth == 0)
+		return;
+	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+	if (!unw_bt) {
+		OTS_WARN("libunwind not found: waits are recorded without stacks");
+		return;
+	}
+	if (getpid() == ots_tid()) /* init runs on the main thread, as usual */
+		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
+	warm();
+}
+
+void ots_stack_attr(const pthread_attr_t *attr, uintptr_t *top, size_t *size)
+{
+	*top = 0;
+	*size = 0;
+	pthread_attr_t d;
+	if (!attr) {
+		if (pthread_getattr_default_np(&d))
+			return;
+		attr = &d;
+	}
+	void *addr = NULL;
+	size_t sz = 0;
+	/* glibc gives a stack the caller did not supply as "0 - size": its
+	 * top, addr + size, is then 0 */
+	if (pthread_attr_getstack(attr, &addr, &sz) == 0) {
+		*size = sz;
+		*top = (uintptr_t)addr + sz;
+	}
+	if (attr == &d)
+		pthread_attr_destroy(&d);
+}
+
+/* glibc puts a thread it allocates the stack for at the top of that block
+ * (x86_64 and every TLS_TCB_AT_TP target): the descriptor, pthread_self(),
+ * sits under the top by its own size (2.5 KB in 2.36), and the usable stack
+ * reaches down to stacksize below the top. Taking the top as self + 4 KB
+ * errs towards less headroom, never more; a reused, larger cached stack only
+ * adds to it. A stack the caller supplied is exactly [top - size, top). */
+void ots_stack_thread_start(uintptr_t top, size_t size)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo = 0;
+	if (top && size && size < top)
+		lo = top - size;
+	else if (!top && size) {
+		uintptr_t self = (uintptr_t)pthread_self();
+		if (self + 4096 > size)
+			lo = self + 4096 - size;
+	}
+	ots_tls.stack_lo = lo && sp > lo ? lo : 0;
+	ots_tls.stack_hi = top ? top : (uintptr_t)pthread_self() + 4096;
+	warm();
+}
+
+/* The waiter's stack, from the caller of the hook outwards. Every frame
+ * inside the shim is left out: the hook, this path, and the pthread_create
+ * trampoline at the bottom of each thread, which is noise to a reader. max is
+ * OTCSHIM_STACK_DEPTH (0 = no stacks), capped at OTS_MAX_FRAMES; a few extra
+ * frames are walked so the shim's own do not eat into it. The raw buffer is
+ * per thread (this path never nests: hooks pass through while reentrant),
+ * which keeps the frame small. */
+static OTS_TLS void *raw[OTS_MAX_FRAMES + 8];
+
+/* Off the thread's own stack (a signal handler's alternate stack, a
+ * coroutine's), only sigaltstack can tell the room; a stack it does not know
+ * is walked as before. */
+static __attribute__((noinline)) int short_stack(uintptr_t sp, uintptr_t lo)
+{
+	/* on the thread's own stack; just under lo too, which errs high */
+	if (sp <= ots_tls.stack_hi && sp + 65536 >= lo)
+		return 1;
+	stack_t ss;
+	return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) &&
+	       sp < (uintptr_t)ss.ss_sp + OTS_STACK_HEADROOM;
+}
+
+int ots_stack_capture(uint64_t *frames, int max)
+{
+	if (max <= 0 || !unw_bt)
+		return 0;
+	if (max > OTS_MAX_FRAMES)
+		max = OTS_MAX_FRAMES;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo = ots_tls.stack_lo;
+	if (lo && (sp < lo + OTS_STACK_HEADROOM || sp > ots_tls.stack_hi) && short_stack(sp, lo)) {
+		atomic_fetch_add_explicit(&ots_stack_skipped, 1, memory_order_relaxed);
+		return 0;
+	}
+	int n = unw_bt(raw, max + 8);
+	int out = 0;
+	for (int i = 0; i < n && out < max; i++) {
+		uint64_t pc = (uintptr_t)raw[i];
+		if (pc && !(pc >= self_lo && pc < self_hi))
+			frames[out++] = pc;
+	}
+	return out;
+}
