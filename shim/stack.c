@@ -118,13 +118,23 @@ static uintptr_t main_stack_lo(uintptr_t *hi)
 	return top > rl.rlim_cur ? top - (uintptr_t)rl.rlim_cur : 0;
 }
 
-/* One short walk: glibc allocates this thread's block of libunwind's TLS and
- * libunwind its trace cache, now that no lock of the host is held. */
-static void warm(void)
+/* libunwind's TLS module: glibc gives each thread its block of it at the
+ * thread's first access, through the host's malloc. __tls_get_addr with the
+ * module's id and offset 0 is that first access, done where it is harmless.
+ * (The trace cache libunwind then builds on the thread's first walk comes
+ * from mmap, and its key was made by the main thread's walk at init.) */
+typedef struct {
+	unsigned long module, offset;
+} tls_index_t;
+extern void *__tls_get_addr(tls_index_t *);
+static size_t unw_tls_mod;
+
+static void warm_tls(void)
 {
-	void *buf[2];
-	if (unw_bt)
-		(void)unw_bt(buf, 2);
+	if (unw_tls_mod) {
+		tls_index_t ti = { unw_tls_mod, 0 };
+		(void)__tls_get_addr(&ti);
+	}
 }
 
 void ots_stack_init(void)
@@ -135,15 +145,21 @@ void ots_stack_init(void)
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
-	if (h)
+	if (h) {
 		unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+		if (dlinfo(h, RTLD_DI_TLS_MODID, &unw_tls_mod))
+			unw_tls_mod = 0;
+	}
 	if (!unw_bt) {
 		OTS_WARN("libunwind not found: waits are recorded without stacks");
 		return;
 	}
 	if (getpid() == ots_tid()) /* init runs on the main thread, as usual */
 		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
-	warm();
+	/* one whole walk on this thread: libunwind's one-time setup (its key,
+	 * its global caches) happens here, at init */
+	void *buf[2];
+	(void)unw_bt(buf, 2);
 }
 
 void ots_stack_attr(const pthread_attr_t *attr, uintptr_t *top, size_t *size)
@@ -187,7 +203,7 @@ void ots_stack_thread_start(uintptr_t top, size_t size)
 	}
 	ots_tls.stack_lo = lo && sp > lo ? lo : 0;
 	ots_tls.stack_hi = top ? top : (uintptr_t)pthread_self() + 4096;
-	warm();
+	warm_tls();
 }
 
 /* The waiter's stack, from the caller of the hook outwards. Every frame
