@@ -7,11 +7,9 @@
  *
  * - libunwind is opened RTLD_LOCAL (see below), so its thread-local trace
  *   cache is dynamic TLS: glibc allocates a thread's block with malloc at its
- *   first access, and libunwind builds the cache itself on its first walk.
- *   Each thread therefore makes one short walk when it starts, in the
- *   pthread_create trampoline before the host's start routine runs (the main
- *   thread at init): the thread holds none of the host's locks there, and
- *   every later walk finds its cache ready.
+ *   first access. Each thread makes that access when it starts, in the
+ *   pthread_create trampoline before the host's start routine runs, where it
+ *   holds none of the host's locks (the main thread walks once at init).
  * - The shim's own code range, used to drop its frames, is found at init, not
  *   with dl_iterate_phdr (the loader's lock) on a hook's path.
  * - Each thread knows the low end of its stack (the creator's attributes;
