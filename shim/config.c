@@ -358,9 +358,10 @@ static char **split_endpoints(const char *s)
 	return v;
 }
 
+/* secure_getenv: a second line of defence behind init's AT_SECURE check */
 static const char *default_getenv(const char *name)
 {
-	return getenv(name);
+	return secure_getenv(name);
 }
 
 void ots_config_load(const char *(*getenv_fn)(const char *))

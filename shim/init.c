@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <string.h>
@@ -112,10 +113,23 @@ void ots_init_slow(void)
 	int saved = errno;
 	ots_reentry_enter();
 	ots_real_resolve();
+	/* setuid, setgid or file capabilities: the shim is a pure pass-through.
+	 * Nothing of the environment is read (an unprivileged user set it), no
+	 * file is opened, no thread started. */
+	if (getauxval(AT_SECURE)) {
+		ots_g.enabled = 0;
+		goto ready;
+	}
 	ots_ids_clock_init();
 	ots_config_load(NULL);
 	exe_names();
-	ots_g.enabled = !ots_cfg.sdk_disabled;
+	/* disabled, or no family traced: nothing is loaded, started or opened */
+	ots_g.enabled = !ots_cfg.sdk_disabled && ots_cfg.hooks != 0;
+	if (!ots_g.enabled) {
+		OTS_DEBUG("init: pid %d exe %s, disabled (%s)", (int)getpid(), ots_g.exe_name,
+			  ots_cfg.sdk_disabled ? "OTEL_SDK_DISABLED" : "OTCSHIM_HOOKS=none");
+		goto ready;
+	}
 	ots_g.hooks = ots_cfg.hooks;
 	ots_g.min_wait_ns = ots_cfg.min_wait_ns;
 	ots_g.stack_depth = ots_cfg.stack_depth;
@@ -132,8 +146,8 @@ void ots_init_slow(void)
 	ots_root_begin();
 	ots_life_reset(1);
 	ots_fork_install();
-	OTS_DEBUG("init: pid %d exe %s, %s", ots_g.pid, ots_g.exe_name,
-		  ots_g.enabled ? "tracing" : "disabled (OTEL_SDK_DISABLED)");
+	OTS_DEBUG("init: pid %d exe %s, tracing", ots_g.pid, ots_g.exe_name);
+ready:
 	ots_reentry_leave();
 	atomic_store_explicit(&ots_g.state, 2, memory_order_release);
 	errno = saved;
