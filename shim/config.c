@@ -57,40 +57,60 @@ int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ou
 	return 0;
 }
 
+/* What README documents, and nothing more: a whole number in the default
+ * unit (the OpenTelemetry variables' milliseconds), or a number with a unit
+ * (ns, us, µs, ms, s, m) whose fraction may have up to 9 digits ("1.5ms").
+ * Hex, exponents, signs, inf/nan and a bare fraction are refused. */
 int ots_config_parse_duration(const char *s, uint64_t default_unit_ns, uint64_t *out)
 {
 	while (isspace((unsigned char)*s))
 		s++;
-	if (!isdigit((unsigned char)*s))
+	const char *p = s;
+	uint64_t whole = 0, frac = 0, scale = 1;
+	if (!isdigit((unsigned char)*p))
 		return -EINVAL;
-	errno = 0;
-	char *end;
-	double v = strtod(s, &end);
-	if (errno || v < 0)
-		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > 1000000000000000000ull / 10)
+			return -EINVAL;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	int has_frac = 0;
+	if (*p == '.') {
+		p++;
+		has_frac = 1;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (int n = 0; isdigit((unsigned char)*p); p++, n++) {
+			if (n >= 9)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*p - '0');
+			scale *= 10;
+		}
+	}
 	uint64_t unit = default_unit_ns;
-	if (*end) {
+	if (*p) {
 		static const struct {
 			const char *name;
 			uint64_t ns;
 		} units[] = { { "ns", 1 },
 			      { "us", 1000 },
-			      { "µs", 1000 },
+			      { "\xc2\xb5s", 1000 },
 			      { "ms", 1000000 },
 			      { "s", 1000000000ull },
 			      { "m", 60000000000ull } };
 		size_t i;
 		for (i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (!strcmp(end, units[i].name))
+			if (!strcmp(p, units[i].name))
 				break;
 		if (i == sizeof units / sizeof units[0])
 			return -EINVAL;
 		unit = units[i].ns;
+	} else if (has_frac) {
+		return -EINVAL; /* "1.5": say the unit */
 	}
-	double ns = v * (double)unit;
-	if (ns > 1e18)
+	if (whole > 1000000000000000000ull / unit)
 		return -EINVAL;
-	*out = (uint64_t)ns;
+	*out = whole * unit + frac * unit / scale;
 	return 0;
 }
 
@@ -271,14 +291,20 @@ static char *dup_or_null(const char *v)
 	return v ? strdup(v) : NULL;
 }
 
-/* The signal-specific variable wins over the general one. */
+/* The signal-specific variable wins over the general one. The name of the
+ * one that was read is kept in var_name, for the warnings about its value. */
+static char var_name[96];
+
 static const char *otlp_var(const char *suffix)
 {
-	char a[96], b[96];
-	snprintf(a, sizeof a, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
+	char b[96];
+	snprintf(var_name, sizeof var_name, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
+	const char *v = getenv_nonempty(var_name);
+	if (v)
+		return v;
 	snprintf(b, sizeof b, "OTEL_EXPORTER_OTLP_%s", suffix);
-	const char *v = getenv_nonempty(a);
-	return v ? v : getenv_nonempty(b);
+	memcpy(var_name, b, sizeof b);
+	return getenv_nonempty(var_name);
 }
 
 static int valid_url(const char *u)
@@ -450,15 +476,15 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 	if ((v = otlp_var("HEADERS"))) {
 		int n = 0;
 		if (ots_config_parse_kv_list(v, count_cb, &n) < 0)
-			OTS_WARN("OTEL_EXPORTER_OTLP_HEADERS: a member is not key=value; the "
-				 "well-formed ones are used");
+			OTS_WARN("%s: a member is not key=value; the well-formed ones are used",
+				 var_name);
 		c->headers = strdup(v);
+		snprintf(c->headers_var, sizeof c->headers_var, "%s", var_name);
 	}
 	if ((v = otlp_var("TIMEOUT"))) {
 		uint32_t ms;
 		if (ots_config_parse_u32(v, 0, 0x7fffffff, &ms) < 0)
-			OTS_WARN("OTEL_EXPORTER_OTLP_%sTIMEOUT=\"%s\" is not milliseconds; using 10000",
-				 getenv_nonempty("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") ? "TRACES_" : "", v);
+			OTS_WARN("%s=\"%s\" is not milliseconds; using 10000", var_name, v);
 		else
 			c->otlp_timeout_ns = (uint64_t)ms * 1000000ull;
 	}
@@ -466,18 +492,18 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 		if (!strcasecmp(v, "gzip"))
 			c->compression_gzip = 1;
 		else if (strcasecmp(v, "none"))
-			OTS_WARN("OTEL_EXPORTER_OTLP_COMPRESSION=\"%s\" is not gzip or none; using none",
-				 v);
+			OTS_WARN("%s=\"%s\" is not gzip or none; using none", var_name, v);
 	}
 	if ((v = otlp_var("PROTOCOL"))) {
 		if (!strcasecmp(v, "http/json"))
 			c->protocol_json = 1;
 		else if (!strcasecmp(v, "grpc"))
-			OTS_WARN("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; using "
-				 "http/protobuf (point the endpoint at the collector's port 4318)");
+			OTS_WARN("%s=grpc is not supported; using "
+				 "http/protobuf (point the endpoint at the collector's port 4318)",
+				 var_name);
 		else if (strcasecmp(v, "http/protobuf"))
-			OTS_WARN("OTEL_EXPORTER_OTLP_PROTOCOL=\"%s\" is not http/protobuf or "
-				 "http/json; using http/protobuf",
+			OTS_WARN("%s=\"%s\" is not http/protobuf or http/json; using http/protobuf",
+				 var_name,
 				 v);
 	}
 	c->certificate = dup_or_null(otlp_var("CERTIFICATE"));

@@ -25,12 +25,46 @@ static void put(char *buf, size_t size, size_t *pos, char c)
 	(*pos)++;
 }
 
+/* A %s argument is a value from outside (a variable, a URL, a server's
+ * message): it cannot forge lines or hide text, because its control
+ * characters are escaped (\n, \r, \t, \xNN), and it cannot leak a secret of
+ * a URL, because the userinfo of every "scheme://user:password@" in it is
+ * shown as "***". The format string itself is written as is. */
 static void put_str(char *buf, size_t size, size_t *pos, const char *s)
 {
+	static const char hex[] = "0123456789abcdef";
 	if (!s)
 		s = "(null)";
-	while (*s)
-		put(buf, size, pos, *s++);
+	while (*s) {
+		unsigned char c = (unsigned char)*s;
+		if (c == ':' && s[1] == '/' && s[2] == '/') {
+			const char *u = s + 3, *e = u;
+			while (*e && *e != '@' && *e != '/' && *e != '?' && *e != '#')
+				e++;
+			put(buf, size, pos, ':');
+			put(buf, size, pos, '/');
+			put(buf, size, pos, '/');
+			s = u;
+			if (*e == '@' && e > u) {
+				put_str(buf, size, pos, "***");
+				s = e;
+			}
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			put(buf, size, pos, '\\');
+			if (c == '\n' || c == '\r' || c == '\t') {
+				put(buf, size, pos, c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+			} else {
+				put(buf, size, pos, 'x');
+				put(buf, size, pos, hex[c >> 4]);
+				put(buf, size, pos, hex[c & 15]);
+			}
+		} else {
+			put(buf, size, pos, (char)c);
+		}
+		s++;
+	}
 }
 
 static void put_uint(char *buf, size_t size, size_t *pos, unsigned long long v, unsigned base,

@@ -153,6 +153,7 @@ typedef struct ots_config {
 	int endpoint_set;          /* an endpoint variable was given */
 	char **endpoints;          /* OTCSHIM_ENDPOINTS, NULL-terminated, or NULL */
 	char *headers;             /* raw OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
+	char headers_var[96];      /* the name of the one that was set */
 	uint64_t otlp_timeout_ns;  /* OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, default 10s */
 	int compression_gzip;      /* OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION */
 	int protocol_json;         /* OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json */

@@ -112,11 +112,17 @@ Test(config, durations_with_units)
 	cr_assert_eq(v, 5000000, "bare number is the default unit");
 	cr_assert_eq(ots_config_parse_duration("0", 1000000, &v), 0);
 	cr_assert_eq(v, 0);
+	cr_assert_eq(ots_config_parse_duration("2.25s", 1000000, &v), 0);
+	cr_assert_eq(v, 2250000000ull);
+	cr_assert_eq(ots_config_parse_duration("1m", 1000000, &v), 0);
+	cr_assert_eq(v, 60000000000ull);
 }
 
 Test(config, bad_durations_keep_value)
 {
-	const char *bad[] = { "abc", "-1", "10xs", "ms", "", "1e30s", " ", "2 ms" };
+	const char *bad[] = { "abc", "-1", "10xs", "ms", "", "1e30s", " ", "2 ms",
+			      "0x10", "1.5", "+5", "1e3", "inf", "nan", "1.", ".5ms",
+			      "99999999999999999999" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint64_t v = 42;
 		cr_assert_eq(ots_config_parse_duration(bad[i], 1000000, &v), -EINVAL, "%s", bad[i]);
@@ -322,4 +328,29 @@ Test(config, traceparent_parser)
 			     "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", t, &s,
 			     &f),
 		     0, "a later version may carry more fields");
+}
+
+static int fmt(char *buf, size_t n, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	int r = ots_log_format(buf, n, f, ap);
+	va_end(ap);
+	return r;
+}
+
+/* A value echoed in a message cannot forge lines or show a URL's secret. */
+Test(config, echoed_values_are_escaped_and_redacted)
+{
+	char b[256];
+	fmt(b, sizeof b, "bad \"%s\"\n", "x\r\notcshim: forged\tline\x1b[1m");
+	cr_assert_str_eq(b, "bad \"x\\r\\notcshim: forged\\tline\\x1b[1m\"\n");
+	fmt(b, sizeof b, "endpoint %s", "https://alice:s3cret@collector:4318/v1/traces");
+	cr_assert_str_eq(b, "endpoint https://***@collector:4318/v1/traces");
+	fmt(b, sizeof b, "endpoint %s", "http://token@h/a@b");
+	cr_assert_str_eq(b, "endpoint http://***@h/a@b");
+	fmt(b, sizeof b, "endpoint %s", "http://h:4318/p?u=a@b");
+	cr_assert_str_eq(b, "endpoint http://h:4318/p?u=a@b", "an @ after the host is not userinfo");
+	fmt(b, sizeof b, "é %s", "ü");
+	cr_assert_str_eq(b, "é ü", "UTF-8 passes");
 }

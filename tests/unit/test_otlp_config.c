@@ -205,3 +205,19 @@ Test(otlp_config, batch_processor_values)
 	cr_expect_eq(ots_cfg.bsp_max_queue, 2048);
 	cr_expect_eq(ots_cfg.bsp_schedule_delay_ns, 5000000000ull);
 }
+
+/* A warning names the variable that was set, the signal-specific one or the
+ * general one, and never shows a URL's password. */
+Test(otlp_config, warnings_name_the_variable_set, .init = cr_redirect_stderr)
+{
+	reset();
+	set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "novalue");
+	set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zip");
+	set("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://bob:hunter2@example/");
+	load();
+	const char *e = err_text();
+	cr_assert(strstr(e, "OTEL_EXPORTER_OTLP_TRACES_HEADERS: a member"), "%s", e);
+	cr_assert(strstr(e, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zip\""), "%s", e);
+	cr_assert_null(strstr(e, "hunter2"), "a password in a warning: %s", e);
+	cr_assert(strstr(e, "ftp://***@example/"), "%s", e);
+}
