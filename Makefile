@@ -196,4 +196,4 @@ $(BUILD)/progs/host_unwind: tests/progs/host_unwind.c
 # the sanitizer, whose runtime would own malloc.
 $(BUILD)/progs/host_alloc: tests/progs/host_alloc.c
 	@mkdir -p $(BUILD)/progs
-	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $< -o $@
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE -rdynamic $< -o $@ -ldl

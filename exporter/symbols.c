@@ -9,7 +9,7 @@
  * process, one module per loaded object (reported from dl_iterate_phdr with
  * its exact load bias), each keeping its ELF and DWARF open and reading them
  * lazily; separate debug files are found by build-id or .gnu_debuglink under
- * /usr/lib/debug. A module's symbol table (.symtab when there is one, so
+ * /usr/lib/debug, on this machine only (never through debuginfod). A module's symbol table (.symtab when there is one, so
  * static functions and static variables resolve) is copied once into an
  * array sorted by address, because libdwfl's own address lookup walks the
  * whole table on every call. Source lines come from the DWARF line tables.
@@ -36,7 +36,10 @@
 #include "exp.h"
 
 #include <dlfcn.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <gelf.h>
 #include <link.h>
 #include <stdio.h>
@@ -99,13 +102,94 @@ static struct {
 
 static _Atomic int busy;
 static _Atomic uint64_t deadline_ns;
-static char *debuginfo_path; /* NULL: libdwfl's default, .debug and /usr/lib/debug */
+/* libdwfl's own finders are not used: dwfl_standard_find_debuginfo and
+ * dwfl_build_id_find_elf end, for a file they cannot find on disk, in
+ * libdebuginfod, which dlopens libcurl (and its TLS stack) into the host and
+ * asks a server, from inside the host, at exit (node crashed in it; with a
+ * silent server a process took more than a minute to exit). These look on
+ * this machine only, open every file close-on-exec, and never load anything.
+ */
+static int open_ro(const char *path)
+{
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* The build id of the ELF file open on fd equals want (len bytes). */
+static int build_id_matches(int fd, const unsigned char *want, int len)
+{
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!e)
+		return 0;
+	const void *id = NULL;
+	ssize_t n = dwelf_elf_gnu_build_id(e, &id);
+	int ok = n == len && !memcmp(id, want, (size_t)len);
+	elf_end(e);
+	return ok;
+}
+
+static int find_elf_local(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  char **file_name, Elf **elfp)
+{
+	/* every module is reported with its file: nothing to look for */
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
+	return -1;
+}
+
+/* The separate debug file of a module: by build id under /usr/lib/debug,
+ * else by .gnu_debuglink next to the file, in its .debug directory and under
+ * /usr/lib/debug (gdb's order), checked against the build id when the module
+ * has one. */
+static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *modname,
+				Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+				GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	(void)userdata, (void)modname, (void)base, (void)debuglink_crc;
+	char path[PATH_MAX];
+	const unsigned char *id = NULL;
+	GElf_Addr id_vaddr;
+	int idlen = dwfl_module_build_id(mod, &id, &id_vaddr);
+	if (idlen > 1) {
+		int k = snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", id[0]);
+		for (int i = 1; i < idlen && k < (int)sizeof path - 8; i++)
+			k += snprintf(path + k, sizeof path - (size_t)k, "%02x", id[i]);
+		snprintf(path + k, sizeof path - (size_t)k, ".debug");
+		int fd = open_ro(path);
+		if (fd >= 0) {
+			*debuginfo_file_name = strdup(path);
+			return fd;
+		}
+	}
+	if (!debuglink_file || !*debuglink_file || !file_name || strchr(debuglink_file, '/'))
+		return -1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", file_name);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	static const char *const forms[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
+	for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+		if (snprintf(path, sizeof path, forms[f], dir, debuglink_file) >= (int)sizeof path)
+			continue;
+		if (!strcmp(path, file_name))
+			continue; /* the stripped file itself */
+		int fd = open_ro(path);
+		if (fd < 0)
+			continue;
+		if (idlen > 1 && !build_id_matches(fd, id, idlen)) {
+			close(fd);
+			continue;
+		}
+		*debuginfo_file_name = strdup(path);
+		return fd;
+	}
+	return -1;
+}
 
 static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = find_elf_local,
+	.find_debuginfo = find_debuginfo_local,
 	.section_address = dwfl_offline_section_address,
-	.debuginfo_path = &debuginfo_path,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -165,20 +249,29 @@ static int is_internal_name(const char *name)
 	       !strncmp(name, "libotcshim", 10);
 }
 
+/* What the loader says about one object, copied inside dl_iterate_phdr's
+ * callback. The callback runs under the loader's lock, which a waiter being
+ * unwound on the contended path may be asking for while it holds one of the
+ * host's locks (its allocator's, say): so the callback only copies, into
+ * memory allocated before the walk, and everything that may allocate or do
+ * I/O (strdup, access, readlink) happens after it. */
+typedef struct raw_mod {
+	uintptr_t lo, hi, bias;
+	size_t name_off; /* into the name pool */
+	int main_prog;
+} raw_mod_t;
+
 typedef struct collect {
-	mod_t *v;
+	raw_mod_t *v;
 	size_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
 	unsigned long long adds, subs;
-	int oom;
+	int overflow;
 } collect_t;
 
-static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
+static int extent_of(const struct dl_phdr_info *info, uintptr_t *lo_out, uintptr_t *hi_out)
 {
-	collect_t *c = arg;
-	if (c->n == 0 && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
-		c->adds = info->dlpi_adds;
-		c->subs = info->dlpi_subs;
-	}
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -190,27 +283,82 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		if (a + ph->p_memsz > hi)
 			hi = a + ph->p_memsz;
 	}
-	if (hi <= lo)
-		return 0;
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 32;
-		mod_t *nv = realloc(c->v, ncap * sizeof *nv);
-		if (!nv) {
-			c->oom = 1;
-			return 1;
-		}
-		c->v = nv;
-		c->cap = ncap;
+	*lo_out = lo;
+	*hi_out = hi;
+	return hi > lo;
+}
+
+/* first pass: how much room the second needs */
+static int size_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	collect_t *c = arg;
+	c->cap++;
+	c->names_cap += (info->dlpi_name ? strlen(info->dlpi_name) : 0) + 1;
+	return 0;
+}
+
+static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	collect_t *c = arg;
+	if (c->n == 0 && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+		c->adds = info->dlpi_adds;
+		c->subs = info->dlpi_subs;
 	}
-	mod_t *m = &c->v[c->n];
+	uintptr_t lo, hi;
+	if (!extent_of(info, &lo, &hi))
+		return 0;
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	size_t len = strlen(name);
+	if (c->n == c->cap || c->names_len + len + 1 > c->names_cap) {
+		c->overflow = 1; /* loaded between the passes: walk again */
+		return 1;
+	}
+	raw_mod_t *r = &c->v[c->n++];
+	r->lo = lo;
+	r->hi = hi;
+	r->bias = info->dlpi_addr;
+	r->main_prog = !*name;
+	r->name_off = c->names_len;
+	memcpy(c->names + c->names_len, name, len + 1);
+	c->names_len += len + 1;
+	return 0;
+}
+
+/* The loaded objects, in the loader's order; 0 on success. */
+static int collect_objects(collect_t *c)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		memset(c, 0, sizeof *c);
+		dl_iterate_phdr(size_cb, c);
+		c->cap += 8;
+		c->names_cap += 8 * 256;
+		c->v = malloc(c->cap * sizeof *c->v);
+		c->names = malloc(c->names_cap);
+		if (!c->v || !c->names) {
+			free(c->v);
+			free(c->names);
+			return -1;
+		}
+		dl_iterate_phdr(collect_cb, c);
+		if (!c->overflow)
+			return 0;
+		free(c->v);
+		free(c->names);
+	}
+	return -1;
+}
+
+/* The module of one object, with its file. */
+static int mod_make(mod_t *m, const raw_mod_t *r, const char *loader_name)
+{
 	memset(m, 0, sizeof *m);
-	m->lo = lo;
-	m->hi = hi;
-	m->bias = info->dlpi_addr;
-	const char *name = info->dlpi_name;
+	m->lo = r->lo;
+	m->hi = r->hi;
+	m->bias = r->bias;
+	const char *name = loader_name;
 	char exe[512];
-	int main_prog = !name || !*name;
-	if (main_prog) {
+	if (r->main_prog) {
 		if (ots_g.exe_path[0]) {
 			name = ots_g.exe_path;
 		} else {
@@ -221,22 +369,19 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if (access(name, R_OK) == 0)
 		m->path = strdup(name);
-	else if (main_prog)
+	else if (r->main_prog)
 		m->path = strdup("/proc/self/exe"); /* deleted or replaced since exec */
 	else
 		m->path = NULL; /* linux-vdso.so.1 and such: no file */
 	m->name = strdup(base_name(name));
 	if (!m->name) {
 		free(m->path);
-		c->oom = 1;
-		return 1;
+		return -1;
 	}
 	/* the object that holds this code, unless it is the main program (the
 	 * core linked statically into a test program; "ots_" names cover it) */
 	uintptr_t self = (uintptr_t)&self_marker;
-	m->internal = is_internal_name(m->name) ||
-		      (self >= lo && self < hi && info->dlpi_name && info->dlpi_name[0]);
-	c->n++;
+	m->internal = is_internal_name(m->name) || (self >= r->lo && self < r->hi && !r->main_prog);
 	return 0;
 }
 
@@ -290,11 +435,27 @@ static void refresh(void)
 	dl_iterate_phdr(counters_cb, ab);
 	if (S.have_mods && ab[0] == S.adds && ab[1] == S.subs)
 		return;
-	collect_t c = { 0 };
-	dl_iterate_phdr(collect_cb, &c);
-	if (c.oom) {
-		mods_free(c.v, c.n);
+	collect_t raw;
+	if (collect_objects(&raw))
 		return; /* keep what we had; try again next call */
+	struct {
+		mod_t *v;
+		size_t n;
+		unsigned long long subs;
+	} c = { calloc(raw.n ? raw.n : 1, sizeof(mod_t)), 0, raw.subs };
+	int oom = !c.v;
+	for (size_t i = 0; !oom && i < raw.n; i++) {
+		if (mod_make(&c.v[c.n], &raw.v[i], raw.names + raw.v[i].name_off))
+			oom = 1;
+		else
+			c.n++;
+	}
+	unsigned long long raw_adds = raw.adds;
+	free(raw.v);
+	free(raw.names);
+	if (oom) {
+		mods_free(c.v, c.n);
+		return;
 	}
 	qsort(c.v, c.n, sizeof c.v[0], mod_cmp);
 	/* libdwfl refuses a module that overlaps one it has: after an unload
@@ -333,7 +494,7 @@ static void refresh(void)
 	mods_free(S.mods, S.nmods);
 	S.mods = c.v;
 	S.nmods = c.n;
-	S.adds = c.adds;
+	S.adds = raw_adds;
 	S.subs = c.subs;
 	S.have_mods = 1;
 }

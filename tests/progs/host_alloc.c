@@ -6,8 +6,17 @@
  * path runs while the allocator's lock is held. If anything on that path (the
  * shim, libunwind, glibc's dynamic TLS for them) calls malloc, the allocator
  * is entered again on the same thread: it says so and aborts, where a real
- * allocator would deadlock on its own lock. Prints a checksum and exits 0. */
+ * allocator would deadlock on its own lock.
+ *
+ * It also wraps dl_iterate_phdr: a callback runs under the loader's lock,
+ * which the shim's unwinder takes on the contended path, where this
+ * allocator's lock may be held; so anything that allocates from inside a
+ * callback (the shim's symboliser once did, in the exporter thread) can
+ * deadlock against a waiter. It says so and aborts instead.
+ * Prints a checksum and exits 0. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,8 +40,37 @@ static void die(const char *msg)
 	abort();
 }
 
+static __thread int in_loader_cb;
+
+typedef int (*phdr_cb_t)(struct dl_phdr_info *, size_t, void *);
+struct wrapped {
+	phdr_cb_t cb;
+	void *arg;
+};
+
+static int wrapped_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct wrapped *w = arg;
+	in_loader_cb++;
+	int r = w->cb(info, size, w->arg);
+	in_loader_cb--;
+	return r;
+}
+
+int dl_iterate_phdr(phdr_cb_t cb, void *arg)
+{
+	static int (*real)(phdr_cb_t, void *);
+	if (!real)
+		real = (int (*)(phdr_cb_t, void *))dlsym(RTLD_NEXT, "dl_iterate_phdr");
+	struct wrapped w = { cb, arg };
+	return real(wrapped_cb, &w);
+}
+
 static void *take(size_t size, size_t align)
 {
+	if (in_loader_cb)
+		die("host_alloc: malloc was called inside a dl_iterate_phdr callback (under the "
+		    "loader's lock)\n");
 	if (depth++)
 		die("host_alloc: the allocator was re-entered while it held its lock\n");
 	pthread_mutex_lock(&lock);
