@@ -409,7 +409,7 @@ static int start_thread(int at_exit)
 		atexit(at_exit_flush);
 	}
 	if (atomic_load(&wake_fd) < 0)
-		atomic_store(&wake_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+		atomic_store(&wake_fd, ots_fd_own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
 	atomic_store(&finished, 0);
 	sigset_t all, old;
 	sigfillset(&all);
@@ -624,7 +624,7 @@ void ots_exporter_reset_after_fork(void)
 	holding_fork = 0;
 	int fd = atomic_exchange(&wake_fd, -1);
 	if (fd >= 0)
-		close(fd); /* our copy only; the parent's stays open */
+		ots_fd_close(fd); /* our copy only; the parent's stays open */
 	for (int i = 0; i < nsinks; i++)
 		if (sinks[i]->after_fork)
 			sinks[i]->after_fork(sinks[i]);

@@ -3,6 +3,9 @@
  * One TracesData object per line. The file is opened with O_APPEND and every
  * line goes out in a single write(2) (looping only on a short write), so a
  * parent and its forked children can share one file without tearing lines.
+ * The descriptor is one of the shim's (shim/fd.c), and before each line it is
+ * checked to still be the file it opened: a host that closed it with a raw
+ * syscall and reused the number never gets our line in its own file.
  */
 #include "exp.h"
 
@@ -10,11 +13,14 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct file_state {
 	char *path;
 	int fd;
+	dev_t dev; /* what fd was opened on */
+	ino_t ino;
 	int warned;
 	ots_buf_t buf;
 } file_state_t;
@@ -29,13 +35,22 @@ static int file_export(ots_sink_t *s, const ots_resource_t *res, const ots_span_
 {
 	(void)deadline;
 	file_state_t *f = s->state;
+	struct stat st;
+	if (f->fd >= 0 && (fstat(f->fd, &st) || st.st_dev != f->dev || st.st_ino != f->ino)) {
+		ots_fd_forget(f->fd); /* not ours any more: never write or close it */
+		f->fd = -1;
+	}
 	if (f->fd < 0) {
-		f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		f->fd = ots_fd_own(open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
 		if (f->fd < 0) {
 			if (!f->warned++)
 				OTS_WARN("cannot open OTCSHIM_OUTPUT=%s (errno %d); spans not written",
 					 f->path, errno);
 			return -EIO;
+		}
+		if (fstat(f->fd, &st) == 0) {
+			f->dev = st.st_dev;
+			f->ino = st.st_ino;
 		}
 	}
 	ots_buf_reset(&f->buf);

@@ -487,7 +487,7 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
 {
 	http_t *h = arg;
 	(void)purpose;
-	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	int fd = ots_fd_own(socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
 	if (fd < 0)
 		return CURL_SOCKET_BAD;
 	if (h->nsocks < MAX_SOCKS)
@@ -503,7 +503,7 @@ static int on_close(void *arg, curl_socket_t fd)
 			h->socks[i] = h->socks[--h->nsocks];
 			break;
 		}
-	return close(fd);
+	return ots_fd_close(fd);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1042,7 +1042,7 @@ static void http_after_fork(ots_sink_t *s)
 {
 	http_t *h = s->state;
 	for (int i = 0; i < h->nsocks; i++)
-		close(h->socks[i]);
+		ots_fd_close(h->socks[i]);
 	h->nsocks = 0;
 	h->multi = NULL;
 	h->free_list = NULL;

@@ -257,6 +257,17 @@ typedef struct ots_real {
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	/* hooks/fd.c */
+	int (*open)(const char *, int, ...);
+	int (*open64)(const char *, int, ...);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*socket)(int, int, int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*pipe)(int[2]);
+	int (*pipe2)(int[2], int);
+	int (*dup)(int);
 } ots_real_t;
 
 extern ots_real_t ots_real;
@@ -515,6 +526,34 @@ void ots_span_record_at(ots_op_t op, uint64_t t0_mono, uint64_t t1_mono, const v
 /* Write the calling thread's THREAD record (end of its span); flags are
  * OTS_RF_CANCELLED or OTS_RF_EXITED when it did not return normally. */
 void ots_thread_record_end(uint16_t flags);
+/* shim/fd.c: the shim's own file descriptors. Every descriptor the shim or a
+ * library working for it (libdw, libcurl, libunwind) creates is moved to a
+ * number at or above a floor far from the host's (OTS_FD_FLOOR_MAX, lower
+ * under a small RLIMIT_NOFILE), made close-on-exec and registered; the host's
+ * close, close_range and closefrom pass over registered numbers, and the
+ * host's fd-creating calls never see them (hooks/fd.c). */
+#define OTS_FD_MAP 65536 /* descriptors the registry can hold: 0 .. OTS_FD_MAP-1 */
+#define OTS_FD_FLOOR_MAX 768
+extern _Atomic uint64_t ots_fd_map[OTS_FD_MAP / 64];
+extern _Atomic int ots_fd_count;
+static inline int ots_fd_owned(int fd)
+{
+	if (ots_likely(atomic_load_explicit(&ots_fd_count, memory_order_relaxed) == 0) || fd < 0 ||
+	    fd >= OTS_FD_MAP)
+		return 0;
+	return (atomic_load_explicit(&ots_fd_map[fd / 64], memory_order_relaxed) >> (fd % 64)) & 1;
+}
+/* Make fd the shim's: moved above the floor (the original closed), FD_CLOEXEC,
+ * registered. Returns the descriptor to use (fd itself if it could not move);
+ * fd < 0 is returned as it is. errno is preserved. Idempotent. */
+int ots_fd_own(int fd);
+/* Forget a registered descriptor without closing it (it is not ours any more). */
+void ots_fd_forget(int fd);
+/* Forget and close one of the shim's descriptors. */
+int ots_fd_close(int fd);
+/* The lowest registered descriptor in [from, to], or -1. */
+int ots_fd_next_owned(unsigned from, unsigned to);
+
 /* shim/stack.c. Open libunwind (RTLD_LOCAL) at init, find the shim's own
  * code and the main thread's stack; stacks are off without libunwind. */
 void ots_stack_init(void);

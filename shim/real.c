@@ -123,5 +123,15 @@ void ots_real_resolve(void)
 	GET(execvpe, "execvpe");
 	GET(fexecve, "fexecve");
 	GET(execveat, "execveat");
+	GET(open, "open");
+	GET(open64, "open64");
+	GET(close_range, "close_range");
+	GET(closefrom, "closefrom");
+	GET(socket, "socket");
+	GET(socketpair, "socketpair");
+	GET(pipe, "pipe");
+	GET(pipe2, "pipe2");
+	GET(dup, "dup");
+	GET(close, "close"); /* last: hooks/fd.c takes it as "resolved" */
 	resolving = 0;
 }
