@@ -1,6 +1,7 @@
 # otcshim - plain Makefile.
 #
-#   make                      build/libotcshim.so (and the static core for tests)
+#   make                      build/libotcshim.so, its plugins (libotcshim-sym.so,
+#                             libotcshim-otlp.so) and the static core for tests
 #   make test                 install deps if missing, build, run every test
 #   make demo                 run the bundled demo under the shim, show the trace
 #   make bench                native vs shim, side by side, as ratios
@@ -24,9 +25,13 @@ SANFLAGS := $(if $(SANITIZER),-fsanitize=$(SANITIZER) -fno-omit-frame-pointer,)
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread $(SANFLAGS) \
               -D_GNU_SOURCE -I$(BUILD)/gen -I. $(CFLAGS)
-# libunwind is not linked: shim/record.c opens it RTLD_LOCAL at init, so its
-# _Unwind_* symbols never enter the global scope (they would capture libgcc_s's).
-LIBS     := -ldl -lcurl -lz -ldw -lelf
+# libotcshim.so links nothing but libc. libunwind is not linked: shim/stack.c
+# opens it RTLD_LOCAL at init, so its _Unwind_* symbols never enter the global
+# scope (they would capture libgcc_s's). libdw and libcurl are linked only by
+# the plugins that exporter/load.c opens when first needed (exporter/plugin.h).
+SYM_LIBS := -ldw -lelf
+OTLP_LIBS := -lcurl -lz
+LIBS     := $(OTLP_LIBS) $(SYM_LIBS)
 # protobuf-c is linked in statically and kept local, so a host program that
 # carries its own protobuf-c never meets ours.
 PBC_A    := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libprotobuf-c.a /usr/lib/*/libprotobuf-c.a))
@@ -40,13 +45,28 @@ PB_H     := $(PB_C:.c=.h)
 
 SHIM_SRC := $(wildcard shim/*.c)
 HOOK_SRC := $(wildcard hooks/*.c)
-EXP_SRC  := $(wildcard exporter/*.c)
-CORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(EXP_SRC)) \
-            $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PB_C))
+# the plugins' sources (exporter/plugin.h), and the glue of each side
+SYM_SRC  := exporter/symbols.c
+OTLP_SRC := exporter/http.c exporter/otlp_pb.c
+PLUG_COMMON := exporter/buf.c exporter/plugin.c
+EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c,$(wildcard exporter/*.c))
+LIGHT_EXP := $(filter-out $(SYM_SRC) $(OTLP_SRC),$(EXP_SRC)) exporter/load.c
+PB_OBJ   := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PB_C))
+CORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(EXP_SRC)) $(PB_OBJ)
+LIGHT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(LIGHT_EXP))
 HOOK_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOOK_SRC))
+SYM_OBJ  := $(patsubst %.c,$(BUILD)/obj-sym/%.o,$(SYM_SRC) $(PLUG_COMMON))
+OTLP_OBJ := $(patsubst %.c,$(BUILD)/obj-otlp/%.o,$(OTLP_SRC) exporter/json.c $(PLUG_COMMON)) \
+            $(PB_OBJ)
 HDRS     := $(wildcard shim/*.h exporter/*.h hooks/*.h)
 
 LIB      := $(BUILD)/libotcshim.so
+SYM_SO   := $(BUILD)/libotcshim-sym.so
+OTLP_SO  := $(BUILD)/libotcshim-otlp.so
+PLUGINS  := $(SYM_SO) $(OTLP_SO)
+# every undefined symbol is an error, except in sanitizer builds (the
+# runtime's symbols come from the preloaded runtime)
+NO_UNDEF := $(if $(SANITIZER),,-Wl$(comma)--no-undefined)
 CORE_A   := $(BUILD)/libotcshim_core.a
 EXPORTS  := $(BUILD)/exports.map
 
@@ -60,7 +80,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all test test-build bench demo install uninstall clean check-exports format deps
 
-all: $(LIB) $(CORE_A)
+all: $(LIB) $(PLUGINS) $(CORE_A)
 
 deps:
 	@scripts/install-deps
@@ -77,15 +97,34 @@ $(BUILD)/obj/%.o: %.c $(HDRS) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj-sym/%.o: %.c $(HDRS) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DOTS_PLUGIN -DOTS_PLUGIN_SYM -c $< -o $@
+
+$(BUILD)/obj-otlp/%.o: %.c $(HDRS) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DOTS_PLUGIN -DOTS_PLUGIN_OTLP -c $< -o $@
+
 $(EXPORTS): $(wildcard hooks/*.sym)
 	@mkdir -p $(BUILD)
 	@{ echo '{ global:'; cat hooks/*.sym | sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' -e 's/.*/  &;/'; \
 	   echo 'local: *; };'; } > $@
 
-$(LIB): $(CORE_OBJ) $(HOOK_OBJ) $(EXPORTS)
-	$(CC) -shared -o $@ $(CORE_OBJ) $(HOOK_OBJ) $(SANFLAGS) -pthread \
-	  -Wl,--version-script=$(EXPORTS) -Wl,--exclude-libs,ALL -Wl,-z,now \
-	  $(PBC_LINK) $(LIBS)
+$(LIB): $(LIGHT_OBJ) $(HOOK_OBJ) $(EXPORTS)
+	$(CC) -shared -o $@ $(LIGHT_OBJ) $(HOOK_OBJ) $(SANFLAGS) -pthread \
+	  -Wl,--version-script=$(EXPORTS) -Wl,-z,now $(NO_UNDEF)
+
+$(BUILD)/plugin.map: Makefile
+	@mkdir -p $(BUILD)
+	@echo '{ global: ots_plugin_entry; open; open64; socket; socketpair; pipe; pipe2; dup; local: *; };' > $@
+
+$(SYM_SO): $(SYM_OBJ) $(BUILD)/plugin.map
+	$(CC) -shared -o $@ $(SYM_OBJ) $(SANFLAGS) -pthread -Wl,--version-script=$(BUILD)/plugin.map \
+	  -Wl,-z,now $(NO_UNDEF) $(SYM_LIBS)
+
+$(OTLP_SO): $(OTLP_OBJ) $(BUILD)/plugin.map
+	$(CC) -shared -o $@ $(OTLP_OBJ) $(SANFLAGS) -pthread -Wl,--version-script=$(BUILD)/plugin.map \
+	  -Wl,--exclude-libs,ALL -Wl,-z,now $(NO_UNDEF) $(PBC_LINK) $(OTLP_LIBS)
 
 $(CORE_A): $(CORE_OBJ)
 	@rm -f $@
@@ -108,31 +147,34 @@ $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h tests/*/*.h) $(CORE_A)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $(TEST_SRC) $(CORE_A) \
 	  $(PBC_LINK) $(LIBS) -lcriterion -lcjson
 
-test-build: $(LIB) $(CORE_A) $(PROGS) $(DEMO) $(TEST_BIN)
+test-build: $(LIB) $(PLUGINS) $(CORE_A) $(PROGS) $(DEMO) $(TEST_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
 	@scripts/run-tests $(BUILD) $(SANITIZER)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(LIB) $(BENCHES) $(PROGS)
+	@$(MAKE) --no-print-directory $(LIB) $(PLUGINS) $(BENCHES) $(PROGS)
 	@scripts/bench $(BUILD)
 
 demo: deps
-	@$(MAKE) --no-print-directory $(LIB) $(DEMO)
+	@$(MAKE) --no-print-directory $(LIB) $(PLUGINS) $(DEMO)
 	@scripts/demo $(BUILD)
 
 check-exports: $(LIB)
 	@scripts/check-exports $(LIB)
 
-install: $(LIB)
+install: $(LIB) $(PLUGINS)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libotcshim.so
+	install -m 0755 $(SYM_SO) $(DESTDIR)$(PREFIX)/lib/libotcshim-sym.so
+	install -m 0755 $(OTLP_SO) $(DESTDIR)$(PREFIX)/lib/libotcshim-otlp.so
 	install -m 0755 scripts/otcshim $(DESTDIR)$(PREFIX)/bin/otcshim
 	install -m 0644 doc/otcshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/otcshim.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libotcshim.so $(DESTDIR)$(PREFIX)/bin/otcshim \
+	rm -f $(DESTDIR)$(PREFIX)/lib/libotcshim.so $(DESTDIR)$(PREFIX)/lib/libotcshim-sym.so \
+	  $(DESTDIR)$(PREFIX)/lib/libotcshim-otlp.so $(DESTDIR)$(PREFIX)/bin/otcshim \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/otcshim.1
 
 format:
@@ -197,3 +239,10 @@ $(BUILD)/progs/host_unwind: tests/progs/host_unwind.c
 $(BUILD)/progs/host_alloc: tests/progs/host_alloc.c
 	@mkdir -p $(BUILD)/progs
 	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE -rdynamic $< -o $@ -ldl
+
+# issue 9 (a lean host) ----------------------------------------------------------
+# A host that exports zlib- and OpenSSL-named functions of its own
+# (tests/integration/test_lean.c): the shim's libraries must never bind to them.
+$(BUILD)/progs/lean_host: tests/progs/lean_host.c
+	@mkdir -p $(BUILD)/progs
+	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) -rdynamic $< -o $@

@@ -196,9 +196,11 @@ typedef struct ots_sink {
 ots_sink_t *ots_file_sink_open(const char *path);
 /* exporter/http.c: OTLP/HTTP to the configured endpoint(s), NULL if disabled. */
 ots_sink_t *ots_http_sink_open(void);
-/* Tell OpenSSL (if libcurl uses it) not to clean itself up at exit, before
- * anyone initialises it. Cheap, idempotent; called when the exporter starts. */
-void ots_http_preinit(void);
+/* exporter/tlsinit.c: tell the host's OpenSSL (if it has one) not to clean
+ * itself up at exit. Cheap, idempotent; called when the exporter starts. */
+void ots_tls_preinit(void);
+/* exporter/load.c (libotcshim.so only): where the plugins are, found at init. */
+void ots_plugins_init(void);
 /* Helpers of http.c, exposed for unit tests. */
 enum { OTS_HTTP_DONE = 0, OTS_HTTP_RETRY = 1, OTS_HTTP_FAIL = 2 };
 /* What to do with an answer: curl_code is a CURLcode, status the HTTP status. */
@@ -249,5 +251,7 @@ typedef struct ots_counters {
 	_Atomic uint64_t spans_dropped_shutdown; /* unsent when the shutdown timeout ended */
 } ots_counters_t;
 extern ots_counters_t ots_counters;
+
+#include "plugin.h"
 
 #endif

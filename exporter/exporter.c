@@ -34,7 +34,7 @@
  *   when the exporter thread is created, not from the library destructor:
  *   destructors run after every atexit handler, and an OpenSSL that the host
  *   initialised itself cleans up in one (ours is told not to: see
- *   ots_http_preinit). The price: spans recorded after exit() started, in
+ *   ots_tls_preinit). The price: spans recorded after exit() started, in
  *   atexit handlers registered before our exporter started (C++ destructors
  *   of static objects built before the first thread, for instance), are not
  *   sent. A single-threaded program never starts the exporter: its flush
@@ -345,6 +345,7 @@ static void *exporter_main(void *arg)
 			goto abandoned;
 		goto done;
 	}
+	ots_stack_load(); /* libunwind: here, never on a hook's path */
 	setup();
 	uint64_t delay = ots_cfg.bsp_schedule_delay_ns ? ots_cfg.bsp_schedule_delay_ns : 1000000;
 	uint64_t next_flush = ots_mono_ns() + delay;
@@ -405,7 +406,7 @@ static int start_thread(int at_exit)
 		/* here, in the creating thread, not in the new one: before pthread_create
 		 * returns, so before the host can initialise OpenSSL or exit */
 		atexit_done = 1;
-		ots_http_preinit();
+		ots_tls_preinit();
 		atexit(at_exit_flush);
 	}
 	if (atomic_load(&wake_fd) < 0)

@@ -510,26 +510,26 @@ static int on_close(void *arg, curl_socket_t fd)
 /* Set-up */
 
 typedef int (*ossl_init_fn)(uint64_t, const void *);
-static ossl_init_fn crypto_init; /* OPENSSL_init_crypto, if libcurl uses OpenSSL */
+/* OPENSSL_init_crypto of the OpenSSL libcurl uses, if it uses OpenSSL: a weak
+ * reference, resolved in this object's own scope (the plugin's libcurl and
+ * its libcrypto), no link dependency on a TLS library */
+extern int OPENSSL_init_crypto(uint64_t opts, const void *settings) __attribute__((weak));
+static ossl_init_fn crypto_init;
 
-/* Is OpenSSL still usable? After OPENSSL_cleanup (a program's own atexit
- * handler that ran before our flush, or an explicit call) every TLS call
- * may crash; OPENSSL_INIT_BASE_ONLY asks without raising an error. */
+/* False once OpenSSL has been cleaned up (OPENSSL_cleanup from an atexit
+ * handler of the host's): an https transfer would then touch freed state. */
 static int tls_usable(void)
 {
 	return !crypto_init || crypto_init(0x00040000ull /* OPENSSL_INIT_BASE_ONLY */, NULL);
 }
 
-void ots_http_preinit(void)
+/* OPENSSL_INIT_NO_ATEXIT: only the first initialisation decides whether
+ * OpenSSL registers its atexit cleanup, so say it before libcurl does (the
+ * host's own OpenSSL, if it has one, was told at the exporter's start:
+ * ots_tls_preinit). */
+static void tls_preinit_own(void)
 {
-	/* OPENSSL_INIT_NO_ATEXIT: only the first initialisation decides whether
-	 * OpenSSL registers its atexit cleanup, so say it before libcurl (or the
-	 * host, later) initialises it. Looked up at run time: no link dependency
-	 * on a TLS library, nothing to do if libcurl uses another one. */
-	static int done;
-	if (done++)
-		return;
-	crypto_init = (ossl_init_fn)dlsym(RTLD_DEFAULT, "OPENSSL_init_crypto");
+	crypto_init = OPENSSL_init_crypto;
 	if (crypto_init && tls_usable())
 		crypto_init(0x00080000ull /* OPENSSL_INIT_NO_ATEXIT */, NULL);
 }
@@ -538,7 +538,7 @@ static int curl_ready(void)
 {
 	static int state; /* 0 not tried, 1 ok, -1 failed */
 	if (!state) {
-		ots_http_preinit();
+		tls_preinit_own();
 		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 		state = rc == CURLE_OK ? 1 : -1;
 		if (rc != CURLE_OK)

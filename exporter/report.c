@@ -337,6 +337,7 @@ static void snap_free(snap_t *s)
 typedef struct lost {
 	uint64_t pool, export_failed, queue, rejected, pending;
 	uint64_t stacks_short; /* waits recorded without a stack: too little stack left */
+	uint64_t stacks_unloaded; /* ... before libunwind was open (or without it) */
 	ots_lockstat_lost_t ls;
 } lost_t;
 
@@ -348,6 +349,7 @@ static void lost_take(lost_t *l)
 	l->rejected = atomic_load(&ots_counters.spans_rejected);
 	l->pending = ots_pool_pending();
 	l->stacks_short = atomic_load(&ots_stack_skipped);
+	l->stacks_unloaded = atomic_load(&ots_stack_unloaded);
 	ots_lockstat_lost(&l->ls);
 }
 
@@ -435,7 +437,7 @@ static void text_obj(ots_buf_t *b, int rank, const obj_t *o)
 static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t run_ns)
 {
 	uint64_t any_lost = l->pool + l->export_failed + l->queue + l->rejected + l->pending +
-			    l->stacks_short + l->ls.locks + l->ls.stacks + l->ls.threads;
+			    l->stacks_short + l->stacks_unloaded + l->ls.locks + l->ls.stacks + l->ls.threads;
 	const char *exe = ots_g.exe_name[0] ? ots_g.exe_name : "?";
 	if (!s->nobjs && !any_lost) {
 		/* nothing to show: one line, so that the many short-lived processes
@@ -523,6 +525,10 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 			line(b, "  stacks: %llu waits recorded without their stack (the thread had "
 				"less than 12 KB of stack left)",
 			     (unsigned long long)l->stacks_short);
+		if (l->stacks_unloaded)
+			line(b, "  stacks: %llu waits recorded without their stack (before the exporter "
+				"thread had opened libunwind, or without it)",
+			     (unsigned long long)l->stacks_unloaded);
 		if (l->ls.locks + l->ls.stacks + l->ls.threads)
 			line(b, "  statistics: waits not counted for a lock %llu, for a stack %llu, "
 				"for a thread %llu (tables full)",
@@ -686,6 +692,7 @@ static void json_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		json_u64(b, "spans_rejected", l->rejected, &g);
 		json_u64(b, "spans_unsent_at_exit", l->pending, &g);
 		json_u64(b, "stacks_short_of_stack", l->stacks_short, &g);
+		json_u64(b, "stacks_before_libunwind", l->stacks_unloaded, &g);
 		json_u64(b, "waits_without_lock_entry", l->ls.locks, &g);
 		json_u64(b, "waits_without_stack_entry", l->ls.stacks, &g);
 		json_u64(b, "waits_without_thread_entry", l->ls.threads, &g);

@@ -104,6 +104,9 @@ void ots_root_begin(void)
 	ots_segment_reset();
 }
 
+/* defined in libotcshim.so, absent from the static core the tests link */
+extern void ots_plugins_init(void) __attribute__((weak));
+
 void ots_init_slow(void)
 {
 	int expected = 0;
@@ -143,6 +146,8 @@ void ots_init_slow(void)
 	}
 	ots_pool_init();
 	ots_stack_init();
+	if (ots_plugins_init) /* libotcshim.so only (exporter/load.c) */
+		ots_plugins_init();
 	ots_root_begin();
 	ots_life_reset(1);
 	ots_fork_install();

@@ -193,7 +193,7 @@ int ots_write_all(int fd, const void *buf, size_t n)
 	return rc;
 }
 
-void ots_log_write(int always, const char *fmt, ...)
+void ots_log_vwrite(int always, const char *fmt, va_list ap)
 {
 	(void)always;
 	if (atomic_fetch_add_explicit(&lines, 1, memory_order_relaxed) >= OTS_LOG_CAP)
@@ -201,12 +201,17 @@ void ots_log_write(int always, const char *fmt, ...)
 	int saved = errno;
 	char buf[512];
 	memcpy(buf, "otcshim: ", 9);
-	va_list ap;
-	va_start(ap, fmt);
 	int n = ots_log_format(buf + 9, sizeof buf - 10, fmt, ap);
-	va_end(ap);
 	n += 9;
 	buf[n++] = '\n';
 	ots_write_all(2, buf, (size_t)n);
 	errno = saved;
+}
+
+void ots_log_write(int always, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ots_log_vwrite(always, fmt, ap);
+	va_end(ap);
 }

@@ -198,6 +198,7 @@ int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char
 int ots_write_all(int fd, const void *buf, size_t n);
 extern _Atomic uint64_t ots_write_failures;
 void ots_log_write(int always, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ots_log_vwrite(int always, const char *fmt, __builtin_va_list ap);
 /* A warning the user must see (bad configuration), printed even without DEBUG. */
 #define OTS_WARN(...) ots_log_write(1, __VA_ARGS__)
 /* Debug chatter, only with OTCSHIM_DEBUG. */
@@ -384,6 +385,7 @@ typedef struct ots_tls {
 	int life;         /* shim/life.c: 0 not counted, OTS_LIFE_MAIN, OTS_LIFE_TRAMP */
 	sigjmp_buf *crash_jmp; /* shim/contain.c: where this thread's window began */
 	uintptr_t stack_lo, stack_hi; /* shim/stack.c: this thread's stack, 0 = unknown */
+	int unw_warm; /* shim/stack.c: made its first access to libunwind's TLS */
 } ots_tls_t;
 
 extern OTS_TLS ots_tls_t ots_tls;
@@ -554,14 +556,19 @@ int ots_fd_close(int fd);
 /* The lowest registered descriptor in [from, to], or -1. */
 int ots_fd_next_owned(unsigned from, unsigned to);
 
-/* shim/stack.c. Open libunwind (RTLD_LOCAL) at init, find the shim's own
- * code and the main thread's stack; stacks are off without libunwind. */
+/* shim/stack.c. At init: find the shim's own code and the main thread's
+ * stack. ots_stack_load, in the exporter thread when it starts: open
+ * libunwind (RTLD_LOCAL); until then, and without it, waits have no stack
+ * (counted in ots_stack_unloaded). */
 void ots_stack_init(void);
+void ots_stack_load(void);
+extern _Atomic uint64_t ots_stack_unloaded;
 /* The stack a pthread_create attr gives (NULL: the default): the top of a
  * stack the caller supplied (else 0) and the size. Called by the creator. */
 void ots_stack_attr(const pthread_attr_t *attr, uintptr_t *top, size_t *size);
-/* In the new thread, before the host's code: its stack bounds, and one
- * short walk so libunwind's per-thread state exists before any hook needs it. */
+/* In the new thread, before the host's code: its stack bounds, and the
+ * first access to libunwind's TLS, so it is allocated before any hook needs
+ * it (threads started before libunwind was opened walk without it). */
 void ots_stack_thread_start(uintptr_t top, size_t size);
 /* Capture the caller's stack into frames; returns the count (0 if off, or
  * when the thread has too little stack left: counted in ots_stack_skipped). */

@@ -20,7 +20,14 @@
  */
 #include "ots.h"
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include <dlfcn.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <fcntl.h>
 #include <link.h>
 #include <signal.h>
@@ -34,13 +41,20 @@
 #define OTS_STACK_HEADROOM (12u * 1024u)
 
 _Atomic uint64_t ots_stack_skipped;
+_Atomic uint64_t ots_stack_unloaded;
 
-/* libunwind is not linked: it is opened at init with RTLD_LOCAL. Linked (or
- * opened globally) it would put its own _Unwind_* functions in the global
- * scope, and libgcc_s, which glibc loads at the first cancellation or
- * pthread_exit of a C program, would bind its internal calls to them and
- * crash while unwinding through glibc's cleanup frames. */
-static int (*unw_bt)(void **, int);
+/* libunwind is not linked: the exporter thread opens it when it starts
+ * (ots_stack_load), RTLD_LOCAL. Linked (or opened globally) it would put its
+ * own _Unwind_* functions in the global scope, and libgcc_s, which glibc
+ * loads at the first cancellation or pthread_exit of a C program, would bind
+ * its internal calls to them and crash while unwinding through glibc's
+ * cleanup frames. A host that never starts a thread never maps it. */
+static int (*_Atomic unw_bt)(void **, int); /* set once everything below is */
+static int (*u_getcontext)(unw_context_t *);
+static int (*u_init_local)(unw_cursor_t *, unw_context_t *);
+static int (*u_step)(unw_cursor_t *);
+static int (*u_get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+static _Atomic uint32_t load_state; /* futex word: 0 not yet, 1 loading, 2 done */
 
 /* The shim's own code: the executable PT_LOAD of the object holding this file. */
 static uintptr_t self_lo, self_hi;
@@ -132,32 +146,50 @@ static void warm_tls(void)
 	if (unw_tls_mod) {
 		tls_index_t ti = { unw_tls_mod, 0 };
 		(void)__tls_get_addr(&ti);
+		ots_tls.unw_warm = 1;
 	}
 }
 
 void ots_stack_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
-	if (unw_bt || ots_cfg.stack_depth == 0)
+	if (getpid() == ots_tid()) /* init runs on the main thread, as usual */
+		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x) /* the name a libunwind.h macro stands for */
+
+void ots_stack_load(void)
+{
+	uint32_t zero = 0;
+	if (ots_cfg.stack_depth == 0 ||
+	    !atomic_compare_exchange_strong(&load_state, &zero, 1))
 		return;
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+	int (*bt)(void **, int) = NULL;
 	if (h) {
-		unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+		bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+		u_getcontext = (int (*)(unw_context_t *))dlsym(h, STR(unw_tdep_getcontext));
+		u_init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, STR(unw_init_local));
+		u_step = (int (*)(unw_cursor_t *))dlsym(h, STR(unw_step));
+		u_get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, STR(unw_get_reg));
 		if (dlinfo(h, RTLD_DI_TLS_MODID, &unw_tls_mod))
 			unw_tls_mod = 0;
 	}
-	if (!unw_bt) {
+	if (!bt || !u_getcontext || !u_init_local || !u_step || !u_get_reg) {
 		OTS_WARN("libunwind not found: waits are recorded without stacks");
-		return;
+	} else {
+		/* one whole walk on this thread: libunwind's one-time setup (its
+		 * key, its global caches) happens here */
+		void *buf[2];
+		(void)bt(buf, 2);
+		atomic_store_explicit(&unw_bt, bt, memory_order_release);
 	}
-	if (getpid() == ots_tid()) /* init runs on the main thread, as usual */
-		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
-	/* one whole walk on this thread: libunwind's one-time setup (its key,
-	 * its global caches) happens here, at init */
-	void *buf[2];
-	(void)unw_bt(buf, 2);
+	atomic_store(&load_state, 2);
+	syscall(SYS_futex, (uint32_t *)&load_state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 void ots_stack_attr(const pthread_attr_t *attr, uintptr_t *top, size_t *size)
@@ -201,7 +233,14 @@ void ots_stack_thread_start(uintptr_t top, size_t size)
 	}
 	ots_tls.stack_lo = lo && sp > lo ? lo : 0;
 	ots_tls.stack_hi = top ? top : (uintptr_t)pthread_self() + 4096;
-	warm_tls();
+	/* the exporter is opening libunwind (the program's first threads start
+	 * while it does): wait for it, briefly, here where nothing is held */
+	if (atomic_load_explicit(&load_state, memory_order_acquire) == 1) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		syscall(SYS_futex, (uint32_t *)&load_state, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+	}
+	if (atomic_load_explicit(&unw_bt, memory_order_acquire))
+		warm_tls();
 }
 
 /* The waiter's stack, from the caller of the hook outwards. Every frame
@@ -226,10 +265,36 @@ static __attribute__((noinline)) int short_stack(uintptr_t sp, uintptr_t lo)
 	       sp < (uintptr_t)ss.ss_sp + OTS_STACK_HEADROOM;
 }
 
+/* A thread that was running before libunwind was opened (the main thread,
+ * the first workers) never made the first access to libunwind's TLS where
+ * it was harmless, and must not make it here: its walks go step by step,
+ * which uses no thread-local state (slower: libunwind's trace cache is
+ * per thread). */
+static __attribute__((noinline)) int walk_steps(void **out, int max)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	if (u_getcontext(&uc) || u_init_local(&c, &uc) < 0)
+		return 0;
+	int n = 0;
+	while (n < max && u_step(&c) > 0) {
+		unw_word_t ip = 0;
+		if (u_get_reg(&c, UNW_REG_IP, &ip) < 0 || !ip)
+			break;
+		out[n++] = (void *)(uintptr_t)ip;
+	}
+	return n;
+}
+
 int ots_stack_capture(uint64_t *frames, int max)
 {
-	if (max <= 0 || !unw_bt)
+	int (*bt)(void **, int) = atomic_load_explicit(&unw_bt, memory_order_acquire);
+	if (max <= 0)
 		return 0;
+	if (!bt) {
+		atomic_fetch_add_explicit(&ots_stack_unloaded, 1, memory_order_relaxed);
+		return 0;
+	}
 	if (max > OTS_MAX_FRAMES)
 		max = OTS_MAX_FRAMES;
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
@@ -238,7 +303,7 @@ int ots_stack_capture(uint64_t *frames, int max)
 		atomic_fetch_add_explicit(&ots_stack_skipped, 1, memory_order_relaxed);
 		return 0;
 	}
-	int n = unw_bt(raw, max + 8);
+	int n = ots_tls.unw_warm ? bt(raw, max + 8) : walk_steps(raw, max + 8);
 	int out = 0;
 	for (int i = 0; i < n && out < max; i++) {
 		uint64_t pc = (uintptr_t)raw[i];

@@ -1,0 +1,138 @@
+/* Integration tests of what the shim brings into a host (issue 9): the
+ * preloaded object needs only libc; the heavy parts (libunwind, the
+ * symboliser, the OTLP transport) are opened when first needed, by the
+ * exporter thread, each binding to its own libraries, never to the host's. */
+#include "h4_util.h"
+#include "../receiver/recv.h"
+
+#include <stdio.h>
+
+/* NEEDED entries of a shared object, one per line, from readelf */
+static char *needed_of(const char *so)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd, "readelf -dW '%s' 2>&1", so);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	static char out[8192];
+	size_t n = 0;
+	char line[512];
+	while (fgets(line, sizeof line, p)) {
+		char *lib = strstr(line, "(NEEDED)");
+		char *b = lib ? strchr(lib, '[') : NULL, *e = b ? strchr(b, ']') : NULL;
+		if (b && e && n + (size_t)(e - b) + 2 < sizeof out)
+			n += (size_t)snprintf(out + n, sizeof out - n, "%.*s\n", (int)(e - b - 1), b + 1);
+	}
+	cr_assert_eq(pclose(p), 0, "readelf failed on %s", so);
+	out[n] = '\0';
+	return out;
+}
+
+/* the objects the shim run mapped beyond the native run's, one a line */
+static void extra_objects(const trun_t *n, const trun_t *s, char *out, size_t size)
+{
+	out[0] = '\0';
+	const char *p = s->out;
+	while ((p = strstr(p, "mapped "))) {
+		p += 7;
+		size_t len = strcspn(p, "\n");
+		char needle[300];
+		snprintf(needle, sizeof needle, "mapped %.*s\n", (int)len, p);
+		if (!strstr(n->out, needle))
+			snprintf(out + strlen(out), size - strlen(out), "%.*s\n", (int)len, p);
+		p += len;
+	}
+}
+
+static void run_lean(trun_t *n, trun_t *s, const char *mode, const char *const *env)
+{
+	const char *argv[] = { "progs/lean_host", mode, NULL };
+	run_both(n, s, argv, env);
+	cr_assert_eq(s->exit_code, 0, "%s: %s\n%s", mode, trun_status(s), s->err);
+}
+
+/* before: libcurl.so.4, libz.so.1, libdw.so.1, libelf.so.1 as well, and
+ * with them 36 objects in every process */
+Test(lean, preloaded_object_needs_only_libc)
+{
+	char *need = needed_of(ots_path("libotcshim.so"));
+	const char *p = need;
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+		cr_assert(!strncmp(p, "libc.so.6", len) || !strncmp(p, "ld-linux-x86-64.so.2", len),
+			  "libotcshim.so needs %.*s (all: %s)", (int)len, p, need);
+		p += len + 1;
+	}
+}
+
+/* a host that starts no thread maps the shim and nothing else */
+Test(lean, idle_host_maps_only_the_shim)
+{
+	trun_t n, s;
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", NULL };
+	run_lean(&n, &s, "maps", env);
+	char extra[2048];
+	extra_objects(&n, &s, extra, sizeof extra);
+	cr_assert_str_eq(extra, "libotcshim.so\n", "mapped under the shim besides the host's own:\n%s",
+			 extra);
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* OTEL_SDK_DISABLED: threads and contention, still nothing loaded */
+Test(lean, disabled_loads_nothing)
+{
+	trun_t n, s;
+	const char *env[] = { "OTEL_SDK_DISABLED=true", NULL };
+	run_lean(&n, &s, "threads", env);
+	char extra[2048];
+	extra_objects(&n, &s, extra, sizeof extra);
+	cr_assert_str_eq(extra, "libotcshim.so\n", "mapped while disabled:\n%s", extra);
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* exporting to a file: libunwind and the symboliser, never the transport */
+Test(lean, file_sink_never_maps_the_transport)
+{
+	trun_t n, s;
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=0",
+			      "OTEL_BSP_SCHEDULE_DELAY=50", NULL };
+	run_lean(&n, &s, "threads", env);
+	char extra[4096];
+	extra_objects(&n, &s, extra, sizeof extra);
+	cr_assert(strstr(extra, "libunwind.so") && strstr(extra, "libotcshim-sym.so"), "%s", extra);
+	cr_assert_null(strstr(extra, "libotcshim-otlp.so"), "%s", extra);
+	cr_assert_null(strstr(extra, "libcurl"), "%s", extra);
+	cr_assert_geq(tspan_count(&s, "pthread_mutex_lock"), 3, "%s", s.err);
+	/* the waits have their stacks, named */
+	const tspan_t *w = tspan_find(&s, "pthread_mutex_lock", 0);
+	const char *st = w ? tspan_attr_str(w, "code.stacktrace") : NULL;
+	cr_assert(st && strstr(st, "locker"), "stack: %s", st ? st : "(none)");
+	trun_free(&n);
+	trun_free(&s);
+}
+
+/* the host exports deflate and SSL_CTX_new of its own (-rdynamic): the OTLP
+ * sink's gzip must use its own zlib (before: the host's deflateInit2_ was
+ * called and the program aborted) */
+Test(lean, host_exported_zlib_is_never_bound)
+{
+	if (under_sanitizer())
+		cr_skip_test("sanitizer runtimes refuse RTLD_DEEPBIND");
+	trecv_t r;
+	cr_assert_eq(trecv_start(&r, NULL, NULL, NULL), 0);
+	char url[160];
+	snprintf(url, sizeof url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=%s", r.url);
+	const char *env[] = { "OTEL_TRACES_EXPORTER=otlp", url, "OTEL_EXPORTER_OTLP_COMPRESSION=gzip",
+			      "OTCSHIM_MIN_WAIT=0", "OTEL_BSP_SCHEDULE_DELAY=50", NULL };
+	const char *argv[] = { "progs/lean_host", "threads", NULL };
+	trun_t s;
+	cr_assert_eq(trun(&s, argv, env, 1), 0);
+	cr_assert_eq(s.exit_code, 0, "%s\n%s", trun_status(&s), s.err);
+	cr_assert_null(strstr(s.err, "lean_host:"), "%s", s.err);
+	cr_assert_gt(trecv_count(&r), 0, "nothing received: %s", s.err);
+	cr_assert_geq(trecv_unique_spans(&r), 3, "%s", s.err);
+	trun_free(&s);
+	trecv_stop(&r);
+}
