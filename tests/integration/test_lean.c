@@ -136,3 +136,31 @@ Test(lean, host_exported_zlib_is_never_bound)
 	trun_free(&s);
 	trecv_stop(&r);
 }
+
+/* exit() from a signal handler while the main thread is inside malloc:
+ * nothing the shim loaded may free or allocate in the exit path (before:
+ * with 36 libraries dragged in, a destructor (libtasn1's) freed in _dl_fini
+ * and the process hung, 4 runs in 5 even with OTEL_SDK_DISABLED=true) */
+static void signal_exit_runs(const char *const *env)
+{
+	const char *argv[] = { "progs/sig_exit", NULL };
+	for (int i = 0; i < 5; i++) {
+		trun_t s;
+		cr_assert_eq(trun_bounded(&s, argv, env, 1, 10.0), 0);
+		cr_assert_eq(s.exit_code, 3, "run %d: %s (want exit 3 from the handler)\n%s", i + 1,
+			     trun_status(&s), s.err);
+		trun_free(&s);
+	}
+}
+
+Test(lean, signal_handler_exit_disabled, .timeout = 90)
+{
+	const char *env[] = { "OTEL_SDK_DISABLED=true", NULL };
+	signal_exit_runs(env);
+}
+
+Test(lean, signal_handler_exit_traced, .timeout = 90)
+{
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", NULL };
+	signal_exit_runs(env);
+}
