@@ -569,8 +569,11 @@ void ots_exporter_stop(uint64_t timeout_ns)
 	stop_deadline = deadline - margin;
 	atomic_store(&stop_req, STOP_FLUSH);
 	int have = atomic_load(&running) && !pthread_equal(pthread_self(), exporter_thr);
-	if (!have && !atomic_load(&running))
-		have = start_thread(1) == 0; /* a sink that blocks cannot hold exit up */
+	/* OTLP: a thread for it, so a collector that does not answer (or a name
+	 * that does not resolve) cannot hold exit up. A file never blocks (it is
+	 * opened O_NONBLOCK): no thread is started just to write it. */
+	if (!have && !atomic_load(&running) && ots_cfg.traces_exporter_otlp)
+		have = start_thread(1) == 0;
 	if (have) {
 		int fd = atomic_load(&wake_fd);
 		uint64_t one = 1;

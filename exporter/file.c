@@ -41,11 +41,11 @@ static int file_export(ots_sink_t *s, const ots_resource_t *res, const ots_span_
 		f->fd = -1;
 	}
 	if (f->fd < 0) {
-		f->fd = ots_fd_own(open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+		f->fd = ots_open_output(f->path, O_APPEND);
 		if (f->fd < 0) {
 			if (!f->warned++)
-				OTS_WARN("cannot open OTCSHIM_OUTPUT=%s (errno %d); spans not written",
-					 f->path, errno);
+				OTS_WARN("cannot open OTCSHIM_OUTPUT=%s (%s); spans not written", f->path,
+					 ots_open_why(errno));
 			return -EIO;
 		}
 		if (fstat(f->fd, &st) == 0) {

@@ -761,16 +761,16 @@ void ots_report_at_exit(void)
 	if (strcmp(dest, "stderr") != 0) {
 		char path[1024];
 		expand_path(path, sizeof path, dest);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		fd = ots_open_output(path, O_TRUNC);
 		close_it = 1;
 		if (fd < 0)
 			OTS_WARN("OTCSHIM_REPORT: cannot open %s (%s); no report written", path,
-				 strerror(errno));
+				 ots_open_why(errno));
 	}
 	if (fd >= 0)
 		write_all(fd, b.data, b.len);
 	if (close_it && fd >= 0)
-		close(fd);
+		ots_fd_close(fd);
 	ots_buf_free(&b);
 	errno = saved;
 }

@@ -9,6 +9,7 @@
 #include "ots.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -214,4 +215,22 @@ void ots_log_write(int always, const char *fmt, ...)
 	va_start(ap, fmt);
 	ots_log_vwrite(always, fmt, ap);
 	va_end(ap);
+}
+
+int ots_open_output(const char *path, int mode_flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | mode_flags, 0644);
+	return ots_fd_own(fd);
+}
+
+const char *ots_open_why(int err)
+{
+	switch (err) {
+	case ENXIO:
+		return "it is a FIFO with no reader";
+	case ELOOP:
+		return "it is a symbolic link, which is not followed";
+	default:
+		return strerror(err);
+	}
 }

@@ -199,6 +199,13 @@ int ots_write_all(int fd, const void *buf, size_t n);
 extern _Atomic uint64_t ots_write_failures;
 void ots_log_write(int always, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ots_log_vwrite(int always, const char *fmt, __builtin_va_list ap);
+/* Open OTCSHIM_OUTPUT or OTCSHIM_REPORT for writing (O_APPEND or O_TRUNC in
+ * mode_flags): close-on-exec, one of the shim's descriptors, never through a
+ * symbolic link in the last component (O_NOFOLLOW) and never blocking (a FIFO
+ * with no reader fails with ENXIO at once). -1 with errno set. */
+int ots_open_output(const char *path, int mode_flags);
+/* Why an ots_open_output failed, in words. */
+const char *ots_open_why(int err);
 /* A warning the user must see (bad configuration), printed even without DEBUG. */
 #define OTS_WARN(...) ots_log_write(1, __VA_ARGS__)
 /* Debug chatter, only with OTCSHIM_DEBUG. */

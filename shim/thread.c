@@ -81,6 +81,10 @@ static void id_load(_Atomic uint64_t w[2], uint8_t id[16])
 }
 
 static reg_entry_t reg[REG_SIZE];
+/* set by the first description (a thread started through the trampoline):
+ * a process that never started one (most short-lived ones) has nothing to
+ * scan at exit, and the table's pages are never touched */
+static _Atomic int reg_used;
 
 /* A second index, pthread_t -> tid, so pthread_join can name the thread it
  * waits for without walking the table. Same scheme: a CAS claims a key, a
@@ -235,6 +239,8 @@ void ots_threads_describe(int tid, uint64_t start_ns, uint64_t parent_span_id, u
 	reg_entry_t *e = reg_find(tid);
 	if (!e)
 		return;
+	if (!atomic_load_explicit(&reg_used, memory_order_relaxed))
+		atomic_store_explicit(&reg_used, 1, memory_order_release);
 	atomic_store_explicit(&e->parent, parent_span_id, memory_order_relaxed);
 	atomic_store_explicit(&e->routine, routine, memory_order_relaxed);
 	atomic_store_explicit(&e->ptid, ptid, memory_order_relaxed);
@@ -277,6 +283,8 @@ static void task_name(int tid, char out[16])
 
 void ots_threads_end_live(uint64_t end_unix)
 {
+	if (!atomic_load_explicit(&reg_used, memory_order_acquire))
+		return;
 	for (unsigned i = 0; i < REG_SIZE; i++) {
 		reg_entry_t *e = &reg[i];
 		int tid = atomic_load_explicit(&e->tid, memory_order_acquire);

@@ -6,6 +6,8 @@
 #include "../receiver/recv.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* NEEDED entries of a shared object, one per line, from readelf */
 static char *needed_of(const char *so)
@@ -163,4 +165,57 @@ Test(lean, signal_handler_exit_traced, .timeout = 90)
 {
 	const char *env[] = { "OTEL_TRACES_EXPORTER=none", NULL };
 	signal_exit_runs(env);
+}
+
+/* OTCSHIM_REPORT (like OTCSHIM_OUTPUT) is never opened through a symbolic
+ * link in its last component, and a FIFO with no reader costs one message,
+ * never a blocked exit (before: the link was followed and its target
+ * truncated; the FIFO's open blocked until the shutdown bound, or forever) */
+Test(lean, report_never_follows_a_symlink)
+{
+	char dir[] = "/tmp/ots-lean-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char target[128], link[128], var[160];
+	snprintf(target, sizeof target, "%s/precious", dir);
+	snprintf(link, sizeof link, "%s/report", dir);
+	FILE *f = fopen(target, "w");
+	fputs("keep me\n", f);
+	fclose(f);
+	cr_assert_eq(symlink(target, link), 0);
+	snprintf(var, sizeof var, "OTCSHIM_REPORT=%s", link);
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_MIN_WAIT=0", var, NULL };
+	const char *argv[] = { "progs/lean_host", "threads", NULL };
+	trun_t s;
+	cr_assert_eq(trun(&s, argv, env, 1), 0);
+	cr_assert_eq(s.exit_code, 0, "%s", s.err);
+	cr_assert(strstr(s.err, "symbolic link"), "no message: %s", s.err);
+	char buf[64] = { 0 };
+	f = fopen(target, "r");
+	cr_assert(fgets(buf, sizeof buf, f));
+	fclose(f);
+	cr_assert_str_eq(buf, "keep me\n", "the link's target was written");
+	unlink(link);
+	unlink(target);
+	rmdir(dir);
+	trun_free(&s);
+}
+
+Test(lean, report_to_a_fifo_without_reader)
+{
+	char dir[] = "/tmp/ots-lean-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char fifo[128], var[160];
+	snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	snprintf(var, sizeof var, "OTCSHIM_REPORT=%s", fifo);
+	const char *env[] = { "OTEL_TRACES_EXPORTER=none", "OTCSHIM_SHUTDOWN_TIMEOUT=10s", var, NULL };
+	const char *argv[] = { "progs/lean_host", "threads", NULL };
+	trun_t s;
+	cr_assert_eq(trun_bounded(&s, argv, env, 1, 20.0), 0);
+	cr_assert_eq(s.exit_code, 0, "%s\n%s", trun_status(&s), s.err);
+	cr_assert_lt(s.seconds, 3.0, "exit took %.2f s", s.seconds);
+	cr_assert(strstr(s.err, "FIFO with no reader"), "no message: %s", s.err);
+	unlink(fifo);
+	rmdir(dir);
+	trun_free(&s);
 }
