@@ -116,7 +116,7 @@ $(LIB): $(LIGHT_OBJ) $(HOOK_OBJ) $(EXPORTS)
 
 $(BUILD)/plugin.map: Makefile
 	@mkdir -p $(BUILD)
-	@echo '{ global: ots_plugin_entry; open; open64; socket; socketpair; pipe; pipe2; dup; local: *; };' > $@
+	@echo '{ global: ots_plugin_entry; open; open64; socket; socketpair; pipe; pipe2; dup; malloc; free; calloc; realloc; posix_memalign; aligned_alloc; memalign; malloc_usable_size; local: *; };' > $@
 
 $(SYM_SO): $(SYM_OBJ) $(BUILD)/plugin.map
 	$(CC) -shared -o $@ $(SYM_OBJ) $(SANFLAGS) -pthread -Wl,--version-script=$(BUILD)/plugin.map \

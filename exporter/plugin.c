@@ -13,8 +13,11 @@
  */
 #include "exp.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -70,37 +73,26 @@ static int own(long rc)
 	return rc < 0 ? -1 : ots_core->fd_own((int)rc);
 }
 
-static int mode_of(int flags, va_list ap)
-{
-	return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? va_arg(ap, int) : 0;
-}
-
 OTS_EXPORT int open(const char *path, int flags, ...)
 {
 	va_list ap;
 	va_start(ap, flags);
-	int mode = mode_of(flags, ap);
+	int mode = OTS_OPEN_MODE(flags, ap);
 	va_end(ap);
-	return own((syscall(SYS_openat, AT_FDCWD, path, flags, mode)));
+	return own(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
 }
 
-OTS_EXPORT int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	va_start(ap, flags);
-	int mode = mode_of(flags, ap);
-	va_end(ap);
-	return own((syscall(SYS_openat, AT_FDCWD, path, flags, mode)));
-}
+/* the same function on every 64-bit target */
+OTS_EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 OTS_EXPORT int socket(int domain, int type, int protocol)
 {
-	return own((syscall(SYS_socket, domain, type, protocol)));
+	return own(syscall(SYS_socket, domain, type, protocol));
 }
 
 OTS_EXPORT int dup(int fd)
 {
-	return own((syscall(SYS_dup, fd)));
+	return own(syscall(SYS_dup, fd));
 }
 
 static int own_pair(long rc, int fds[2])
@@ -125,6 +117,89 @@ OTS_EXPORT int pipe2(int fds[2], int flags)
 OTS_EXPORT int pipe(int fds[2])
 {
 	return own_pair(syscall(SYS_pipe2, fds, 0), fds);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The allocator: the process's one, never libc's behind the host's back.
+ * Opened RTLD_DEEPBIND, the plugin's libraries would bind malloc and free to
+ * libc's own, while libc's functions that allocate for them (strdup,
+ * getaddrinfo, ...) call the allocator the process interposes (jemalloc):
+ * libcurl then frees a jemalloc block with glibc's free and the process
+ * aborts. So these are the first malloc, free, ... of the plugin's scope,
+ * and each forwards to the first of the process's global scope: the host's
+ * allocator if it has one, glibc's otherwise. */
+static void *(*g_malloc)(size_t);
+static void (*g_free)(void *);
+static void *(*g_calloc)(size_t, size_t);
+static void *(*g_realloc)(void *, size_t);
+static int (*g_posix_memalign)(void **, size_t, size_t);
+static void *(*g_aligned_alloc)(size_t, size_t);
+static void *(*g_memalign)(size_t, size_t);
+static size_t (*g_usable)(void *);
+
+static void allocator(void)
+{
+	if (__atomic_load_n(&g_free, __ATOMIC_ACQUIRE))
+		return;
+	/* not RTLD_DEFAULT: from a deep-bound object that searches this
+	 * plugin's own scope first, and would find these very functions */
+	void *g = dlopen(NULL, RTLD_NOW);
+	g_malloc = (void *(*)(size_t))dlsym(g, "malloc");
+	g_calloc = (void *(*)(size_t, size_t))dlsym(g, "calloc");
+	g_realloc = (void *(*)(void *, size_t))dlsym(g, "realloc");
+	g_posix_memalign = (int (*)(void **, size_t, size_t))dlsym(g, "posix_memalign");
+	g_aligned_alloc = (void *(*)(size_t, size_t))dlsym(g, "aligned_alloc");
+	g_memalign = (void *(*)(size_t, size_t))dlsym(g, "memalign");
+	g_usable = (size_t(*)(void *))dlsym(g, "malloc_usable_size");
+	__atomic_store_n(&g_free, (void (*)(void *))dlsym(g, "free"), __ATOMIC_RELEASE);
+}
+
+OTS_EXPORT void *malloc(size_t n)
+{
+	allocator();
+	return g_malloc(n);
+}
+
+OTS_EXPORT void free(void *p)
+{
+	allocator();
+	g_free(p);
+}
+
+OTS_EXPORT void *calloc(size_t n, size_t size)
+{
+	allocator();
+	return g_calloc(n, size);
+}
+
+OTS_EXPORT void *realloc(void *p, size_t n)
+{
+	allocator();
+	return g_realloc(p, n);
+}
+
+OTS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	allocator();
+	return g_posix_memalign(out, align, n);
+}
+
+OTS_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	allocator();
+	return g_aligned_alloc(align, n);
+}
+
+OTS_EXPORT void *memalign(size_t align, size_t n)
+{
+	allocator();
+	return g_memalign(align, n);
+}
+
+OTS_EXPORT size_t malloc_usable_size(void *p)
+{
+	allocator();
+	return g_usable ? g_usable(p) : 0;
 }
 
 /* ------------------------------------------------------------------------ */

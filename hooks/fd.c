@@ -50,33 +50,32 @@ static inline int mine(int fd)
 	return ots_unlikely(ots_tls.reentrant) && fd >= 0 ? ots_fd_own(fd) : fd;
 }
 
-static int mode_of(int flags, va_list ap)
+/* open and open64: the real one of each (read after resolve) */
+static int open_via(int (*const *real)(const char *, int, ...), const char *path, int flags,
+		    int mode)
 {
-	return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? va_arg(ap, int) : 0;
+	resolve();
+	int fd = *real ? (*real)(path, flags, mode)
+		       : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	return mine(fd);
 }
 
 OTS_EXPORT int open(const char *path, int flags, ...)
 {
 	va_list ap;
 	va_start(ap, flags);
-	int mode = mode_of(flags, ap);
+	int mode = OTS_OPEN_MODE(flags, ap);
 	va_end(ap);
-	resolve();
-	int fd = ots_real.open ? ots_real.open(path, flags, mode)
-			       : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-	return mine(fd);
+	return open_via(&ots_real.open, path, flags, mode);
 }
 
 OTS_EXPORT int open64(const char *path, int flags, ...)
 {
 	va_list ap;
 	va_start(ap, flags);
-	int mode = mode_of(flags, ap);
+	int mode = OTS_OPEN_MODE(flags, ap);
 	va_end(ap);
-	resolve();
-	int fd = ots_real.open64 ? ots_real.open64(path, flags, mode)
-				 : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-	return mine(fd);
+	return open_via(&ots_real.open64, path, flags, mode);
 }
 
 OTS_EXPORT int socket(int domain, int type, int protocol)

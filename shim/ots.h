@@ -552,6 +552,10 @@ static inline int ots_fd_owned(int fd)
 		return 0;
 	return (atomic_load_explicit(&ots_fd_map[fd / 64], memory_order_relaxed) >> (fd % 64)) & 1;
 }
+/* The mode argument of a variadic open(): present with O_CREAT or O_TMPFILE. */
+#define OTS_OPEN_MODE(flags, ap)                                                     \
+	(((flags) & O_CREAT) || ((flags) & __O_TMPFILE) == __O_TMPFILE ? va_arg(ap, int) \
+								       : 0)
 /* Make fd the shim's: moved above the floor (the original closed), FD_CLOEXEC,
  * registered. Returns the descriptor to use (fd itself if it could not move);
  * fd < 0 is returned as it is. errno is preserved. Idempotent. */

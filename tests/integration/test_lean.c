@@ -67,31 +67,31 @@ Test(lean, preloaded_object_needs_only_libc)
 	}
 }
 
+/* lean_host MODE maps nothing under the shim but the shim itself */
+static void assert_only_the_shim(const char *mode, const char *const *env)
+{
+	trun_t n, s;
+	run_lean(&n, &s, mode, env);
+	char extra[2048];
+	extra_objects(&n, &s, extra, sizeof extra);
+	cr_assert_str_eq(extra, "libotcshim.so\n",
+			 "%s: mapped under the shim besides the host's own:\n%s", mode, extra);
+	trun_free(&n);
+	trun_free(&s);
+}
+
 /* a host that starts no thread maps the shim and nothing else */
 Test(lean, idle_host_maps_only_the_shim)
 {
-	trun_t n, s;
 	const char *env[] = { "OTEL_TRACES_EXPORTER=none", NULL };
-	run_lean(&n, &s, "maps", env);
-	char extra[2048];
-	extra_objects(&n, &s, extra, sizeof extra);
-	cr_assert_str_eq(extra, "libotcshim.so\n", "mapped under the shim besides the host's own:\n%s",
-			 extra);
-	trun_free(&n);
-	trun_free(&s);
+	assert_only_the_shim("maps", env);
 }
 
 /* OTEL_SDK_DISABLED: threads and contention, still nothing loaded */
 Test(lean, disabled_loads_nothing)
 {
-	trun_t n, s;
 	const char *env[] = { "OTEL_SDK_DISABLED=true", NULL };
-	run_lean(&n, &s, "threads", env);
-	char extra[2048];
-	extra_objects(&n, &s, extra, sizeof extra);
-	cr_assert_str_eq(extra, "libotcshim.so\n", "mapped while disabled:\n%s", extra);
-	trun_free(&n);
-	trun_free(&s);
+	assert_only_the_shim("threads", env);
 }
 
 /* exporting to a file: libunwind and the symboliser, never the transport */
@@ -218,4 +218,26 @@ Test(lean, report_to_a_fifo_without_reader)
 	unlink(fifo);
 	rmdir(dir);
 	trun_free(&s);
+}
+
+/* a jemalloc host exporting over OTLP: the plugin's libcurl frees what libc
+ * allocated for it (strdup, getaddrinfo) through jemalloc, the process's
+ * allocator (before: with libc's free, "munmap_chunk(): invalid pointer"
+ * and the final export crashed) */
+Test(lean, jemalloc_host_exports_over_otlp)
+{
+	trecv_t r;
+	cr_assert_eq(trecv_start(&r, NULL, NULL, NULL), 0);
+	char url[160];
+	snprintf(url, sizeof url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=%s", r.url);
+	const char *env[] = { "OTEL_TRACES_EXPORTER=otlp", url, "OTEL_BSP_SCHEDULE_DELAY=50", NULL };
+	const char *argv[] = { "progs/jemalloc_threads", NULL };
+	trun_t s;
+	cr_assert_eq(trun(&s, argv, env, 1), 0);
+	cr_assert_eq(s.exit_code, 0, "%s\n%s", trun_status(&s), s.err);
+	cr_assert_null(strstr(s.err, "crashed"), "%s", s.err);
+	cr_assert_null(strstr(s.err, "invalid pointer"), "%s", s.err);
+	cr_assert_gt(trecv_unique_spans(&r), 0, "nothing received: %s", s.err);
+	trun_free(&s);
+	trecv_stop(&r);
 }
