@@ -415,7 +415,11 @@ static int start_thread(int at_exit)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (!at_exit)
+		ots_stack_load_pending(1);
 	int rc = ots_real.create ? ots_real.create(&exporter_thr, NULL, exporter_main, NULL) : ENOSYS;
+	if (rc && !at_exit)
+		ots_stack_load_pending(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		atomic_store(&running, 0);

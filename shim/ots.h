@@ -573,6 +573,9 @@ int ots_fd_next_owned(unsigned from, unsigned to);
  * (counted in ots_stack_unloaded). */
 void ots_stack_init(void);
 void ots_stack_load(void);
+/* 1: the exporter thread is being created (new threads wait for libunwind);
+ * 0: it could not be. */
+void ots_stack_load_pending(int pending);
 extern _Atomic uint64_t ots_stack_unloaded;
 /* The stack a pthread_create attr gives (NULL: the default): the top of a
  * stack the caller supplied (else 0) and the size. Called by the creator. */

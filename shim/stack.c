@@ -160,12 +160,25 @@ void ots_stack_init(void)
 #define STR_(x) #x
 #define STR(x) STR_(x) /* the name a libunwind.h macro stands for */
 
+/* The exporter thread is about to be created: threads started from now on
+ * wait in their trampoline (briefly) for libunwind, instead of racing the
+ * exporter to it. */
+void ots_stack_load_pending(int pending)
+{
+	uint32_t from = pending ? 0 : 1;
+	if (ots_cfg.stack_depth == 0 ||
+	    !atomic_compare_exchange_strong(&load_state, &from, pending ? 1 : 0))
+		return;
+	if (!pending) /* the thread could not be created */
+		syscall(SYS_futex, (uint32_t *)&load_state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 void ots_stack_load(void)
 {
-	uint32_t zero = 0;
-	if (ots_cfg.stack_depth == 0 ||
-	    !atomic_compare_exchange_strong(&load_state, &zero, 1))
+	static _Atomic int claimed;
+	if (ots_cfg.stack_depth == 0 || atomic_exchange(&claimed, 1))
 		return;
+	atomic_store(&load_state, 1);
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
@@ -233,10 +246,11 @@ void ots_stack_thread_start(uintptr_t top, size_t size)
 	}
 	ots_tls.stack_lo = lo && sp > lo ? lo : 0;
 	ots_tls.stack_hi = top ? top : (uintptr_t)pthread_self() + 4096;
-	/* the exporter is opening libunwind (the program's first threads start
-	 * while it does): wait for it, briefly, here where nothing is held */
+	/* the exporter is opening libunwind, or about to (the program's first
+	 * threads start while it does): wait for it, at most 100 ms, here where
+	 * nothing is held */
 	if (atomic_load_explicit(&load_state, memory_order_acquire) == 1) {
-		struct timespec ts = { 0, 20 * 1000000L };
+		struct timespec ts = { 0, 100 * 1000000L };
 		syscall(SYS_futex, (uint32_t *)&load_state, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
 	}
 	if (atomic_load_explicit(&unw_bt, memory_order_acquire))
