@@ -6,6 +6,11 @@
  * The descriptor is one of the shim's (shim/fd.c), and before each line it is
  * checked to still be the file it opened: a host that closed it with a raw
  * syscall and reused the number never gets our line in its own file.
+ *
+ * The file is opened at init (ots_file_preopen), with the privileges the
+ * program started with: a server that forks workers and then switches them
+ * to an unprivileged user (nginx, postfix, sshd) has them write to the
+ * descriptor they inherited, where opening the path again would fail.
  */
 #include "exp.h"
 
@@ -24,6 +29,20 @@ typedef struct file_state {
 	int warned;
 	ots_buf_t buf;
 } file_state_t;
+
+/* opened at init, not yet handed to the sink */
+static int pre_fd = -1;
+static int pre_warned;
+
+void ots_file_preopen(const char *path)
+{
+	pre_fd = ots_open_output(path, O_APPEND);
+	if (pre_fd < 0) {
+		pre_warned = 1;
+		OTS_WARN("cannot open OTCSHIM_OUTPUT=%s (%s); spans not written", path,
+			 ots_open_why(errno));
+	}
+}
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -78,7 +97,14 @@ ots_sink_t *ots_file_sink_open(const char *path)
 		free(f);
 		return NULL;
 	}
-	f->fd = -1;
+	f->fd = pre_fd;
+	f->warned = pre_warned;
+	pre_fd = -1;
+	struct stat st;
+	if (f->fd >= 0 && fstat(f->fd, &st) == 0) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
 	s->name = "file";
 	s->export = file_export;
 	s->after_fork = file_after_fork;

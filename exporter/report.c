@@ -721,23 +721,6 @@ void ots_report_build(ots_buf_t *out, int json)
 
 /* OTCSHIM_REPORT's path, with %p replaced by the pid (one file per process
  * when a program forks or execs others under the shim). */
-static void expand_path(char *out, size_t n, const char *p)
-{
-	size_t o = 0;
-	for (; *p && o + 1 < n; p++) {
-		if (p[0] == '%' && p[1] == 'p') {
-			int k = snprintf(out + o, n - o, "%d", (int)getpid());
-			o += k > 0 ? (size_t)k : 0;
-			if (o >= n)
-				o = n - 1;
-			p++;
-		} else {
-			out[o++] = *p;
-		}
-	}
-	out[o] = '\0';
-}
-
 static void write_all(int fd, const char *p, size_t n)
 {
 	(void)ots_write_all(fd, p, n); /* counted; the report never costs the host a signal */
@@ -757,20 +740,23 @@ void ots_report_at_exit(void)
 		errno = saved;
 		return;
 	}
-	int fd = 2, close_it = 0;
-	if (strcmp(dest, "stderr") != 0) {
+	int opened = 0, fd;
+	if (strcmp(dest, "stderr") == 0) {
+		fd = ots_stderr_open(&opened);
+		if (fd < 0)
+			atomic_fetch_add_explicit(&ots_write_failures, 1, memory_order_relaxed);
+	} else {
 		char path[1024];
-		expand_path(path, sizeof path, dest);
+		ots_expand_path(path, sizeof path, dest);
 		fd = ots_open_output(path, O_TRUNC);
-		close_it = 1;
+		opened = 1;
 		if (fd < 0)
 			OTS_WARN("OTCSHIM_REPORT: cannot open %s (%s); no report written", path,
 				 ots_open_why(errno));
 	}
 	if (fd >= 0)
 		write_all(fd, b.data, b.len);
-	if (close_it && fd >= 0)
-		ots_fd_close(fd);
+	ots_stderr_done(fd, opened);
 	ots_buf_free(&b);
 	errno = saved;
 }

@@ -124,6 +124,11 @@ void ots_init_slow(void)
 		goto ready;
 	}
 	ots_ids_clock_init();
+	/* the static core the unit tests link writes to whatever fd 2 is */
+	if (ots_plugins_init)
+		ots_log_capture_stderr();
+	/* before the rest of the configuration, so its warnings go there too */
+	ots_log_set_destination(secure_getenv("OTCSHIM_LOG"));
 	ots_config_load(NULL);
 	exe_names();
 	/* disabled, or no family traced: nothing is loaded, started or opened */
@@ -144,6 +149,8 @@ void ots_init_slow(void)
 			ots_g.parent_span_id = 0;
 		}
 	}
+	if (ots_cfg.output_path)
+		ots_file_preopen(ots_cfg.output_path);
 	ots_pool_init();
 	ots_stack_init();
 	if (ots_plugins_init) /* libotcshim.so only (exporter/load.c) */

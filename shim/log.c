@@ -3,8 +3,22 @@
  * Hooks may run inside signal handlers, inside malloc, or while the host holds
  * its stdio locks, so nothing here uses stdio or allocates: messages are
  * formatted into a fixed stack buffer by a small formatter and written with one
- * write(2) to fd 2. The number of lines is capped so a misbehaving program
- * cannot flood its own stderr through us.
+ * write(2). The number of lines is capped so a misbehaving program cannot
+ * flood its own stderr through us.
+ *
+ * Where messages go (OTCSHIM_LOG): "stderr" (the default), a file (opened
+ * once, at init, O_APPEND, like OTCSHIM_OUTPUT), or "none".
+ *
+ * "stderr" means the stderr the program was started with, not whatever the
+ * host later puts on descriptor 2. Its identity (device and inode) is taken
+ * at init; before each write, descriptor 2 is checked against it. When the
+ * host has closed it (xz closes its stderr before exit) or put its own file
+ * there (nginx dup2()s its error.log onto 2), the original is opened again by
+ * the name it had at init (a terminal, a file), for that one write, and only
+ * if it is the same file; nothing is held open in between, so a daemon that
+ * let go of its terminal or pipe has really let go. A pipe or socket cannot be
+ * opened again: those writes are dropped and counted. A program started with
+ * descriptor 2 closed never gets our text in a file it opened later as 2.
  */
 #include "ots.h"
 
@@ -12,12 +26,121 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define OTS_LOG_CAP 200
 
 static _Atomic unsigned lines;
+
+/* the stderr the program started with */
+static struct {
+	int known;       /* 1 descriptor 2 was open at init, 0 it was not,
+			  * -1 not looked at (no init yet: the unit tests) */
+	dev_t dev;
+	ino_t ino;
+	char path[256];  /* its name, when it can be opened again; "" if not */
+} err0 = { .known = -1 };
+static int log_fd = 2; /* -1 = OTCSHIM_LOG=none */
+
+void ots_log_capture_stderr(void)
+{
+	struct stat st;
+	int saved = errno;
+	err0.known = 0;
+	err0.path[0] = '\0';
+	if (fstat(2, &st) == 0) {
+		err0.known = 1;
+		err0.dev = st.st_dev;
+		err0.ino = st.st_ino;
+		if (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)) {
+			ssize_t n = readlink("/proc/self/fd/2", err0.path, sizeof err0.path - 1);
+			err0.path[n > 0 && err0.path[0] == '/' ? n : 0] = '\0';
+		}
+	}
+	errno = saved;
+}
+
+static int same_file(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* A descriptor for the original stderr, or -1; *opened says it must be
+ * closed after the write (ots_stderr_done). Async-signal-safe. */
+int ots_stderr_open(int *opened)
+{
+	*opened = 0;
+	if (err0.known < 0)
+		return 2;
+	if (!err0.known)
+		return -1;
+	if (same_file(2, err0.dev, err0.ino))
+		return 2;
+	if (!err0.path[0])
+		return -1;
+	int fd = open(err0.path, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	fd = ots_fd_own(fd);
+	if (fd >= 0 && !same_file(fd, err0.dev, err0.ino)) {
+		ots_fd_close(fd);
+		return -1;
+	}
+	*opened = fd >= 0;
+	return fd;
+}
+
+void ots_stderr_done(int fd, int opened)
+{
+	if (opened && fd >= 0)
+		ots_fd_close(fd);
+}
+
+/* Expand %p (the pid) in a path from the environment. */
+void ots_expand_path(char *out, size_t n, const char *p)
+{
+	size_t o = 0;
+	for (; *p && o + 1 < n; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			char num[24];
+			int k = snprintf(num, sizeof num, "%d", (int)getpid());
+			for (int i = 0; i < k && o + 1 < n; i++)
+				out[o++] = num[i];
+			p++;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+void ots_log_set_destination(const char *spec)
+{
+	if (log_fd > 2)
+		ots_fd_close(log_fd);
+	log_fd = 2;
+	if (!spec || !*spec || !strcasecmp(spec, "stderr"))
+		return;
+	if (!strcasecmp(spec, "none") || !strcasecmp(spec, "off") || !strcmp(spec, "0") ||
+	    !strcasecmp(spec, "false")) {
+		log_fd = -1;
+		return;
+	}
+	char path[1024];
+	ots_expand_path(path, sizeof path, spec);
+	int fd = ots_open_output(path, O_APPEND);
+	if (fd < 0) {
+		OTS_WARN("OTCSHIM_LOG: cannot open %s (%s); messages go to stderr", path,
+			 ots_open_why(errno));
+		return;
+	}
+	log_fd = fd;
+}
 
 static void put(char *buf, size_t size, size_t *pos, char c)
 {
@@ -205,7 +328,16 @@ void ots_log_vwrite(int always, const char *fmt, va_list ap)
 	int n = ots_log_format(buf + 9, sizeof buf - 10, fmt, ap);
 	n += 9;
 	buf[n++] = '\n';
-	ots_write_all(2, buf, (size_t)n);
+	if (log_fd > 2) {
+		ots_write_all(log_fd, buf, (size_t)n);
+	} else if (log_fd == 2) {
+		int opened, fd = ots_stderr_open(&opened);
+		if (fd >= 0)
+			ots_write_all(fd, buf, (size_t)n);
+		else
+			atomic_fetch_add_explicit(&ots_write_failures, 1, memory_order_relaxed);
+		ots_stderr_done(fd, opened);
+	}
 	errno = saved;
 }
 

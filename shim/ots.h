@@ -204,6 +204,16 @@ void ots_log_vwrite(int always, const char *fmt, __builtin_va_list ap);
  * symbolic link in the last component (O_NOFOLLOW) and never blocking (a FIFO
  * with no reader fails with ENXIO at once). -1 with errno set. */
 int ots_open_output(const char *path, int mode_flags);
+/* Remember which file descriptor 2 is (init); messages and a "stderr" report
+ * go there even after the host closed or replaced descriptor 2. */
+void ots_log_capture_stderr(void);
+/* The original stderr for one write, or -1; ots_stderr_done after it. */
+int ots_stderr_open(int *opened);
+void ots_stderr_done(int fd, int opened);
+/* OTCSHIM_LOG: "stderr" (NULL), "none", or a path (%p = pid). */
+void ots_log_set_destination(const char *spec);
+/* %p in a path from the environment becomes the pid. */
+void ots_expand_path(char *out, size_t n, const char *p);
 /* Why an ots_open_output failed, in words. */
 const char *ots_open_why(int err);
 /* A warning the user must see (bad configuration), printed even without DEBUG. */
@@ -656,6 +666,9 @@ uint64_t ots_lockstat_quantile(const uint32_t *hist, double q, uint64_t min_ns, 
 /* The exit report (exporter/report.c): printed from ots_shutdown after the
  * final flush, when OTCSHIM_REPORT asks for it. */
 void ots_report_at_exit(void);
+/* exporter/file.c: open OTCSHIM_OUTPUT now, with the privileges the program
+ * started with; the file sink takes the descriptor over. */
+void ots_file_preopen(const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* shim/segment.c: OTCSHIM_SEGMENT, a long-running process cut into traces. */
