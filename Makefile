@@ -49,7 +49,7 @@ HOOK_SRC := $(wildcard hooks/*.c)
 SYM_SRC  := exporter/symbols.c
 OTLP_SRC := exporter/http.c exporter/otlp_pb.c
 PLUG_COMMON := exporter/buf.c exporter/plugin.c
-EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c,$(wildcard exporter/*.c))
+EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c exporter/send.c,$(wildcard exporter/*.c))
 LIGHT_EXP := $(filter-out $(SYM_SRC) $(OTLP_SRC),$(EXP_SRC)) exporter/load.c
 PB_OBJ   := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PB_C))
 CORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(EXP_SRC)) $(PB_OBJ)
@@ -63,7 +63,11 @@ HDRS     := $(wildcard shim/*.h exporter/*.h hooks/*.h)
 LIB      := $(BUILD)/libotcshim.so
 SYM_SO   := $(BUILD)/libotcshim-sym.so
 OTLP_SO  := $(BUILD)/libotcshim-otlp.so
-PLUGINS  := $(SYM_SO) $(OTLP_SO)
+SENDER   := $(BUILD)/otcshim-send
+# the helper that sends a single-threaded process's last spans (exporter/relay.c)
+SEND_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,exporter/send.c exporter/wire.c exporter/buf.c \
+            shim/config.c)
+PLUGINS  := $(SYM_SO) $(OTLP_SO) $(SENDER)
 # every undefined symbol is an error, except in sanitizer builds (the
 # runtime's symbols come from the preloaded runtime)
 NO_UNDEF := $(if $(SANITIZER),,-Wl$(comma)--no-undefined)
@@ -126,6 +130,9 @@ $(OTLP_SO): $(OTLP_OBJ) $(BUILD)/plugin.map
 	$(CC) -shared -o $@ $(OTLP_OBJ) $(SANFLAGS) -pthread -Wl,--version-script=$(BUILD)/plugin.map \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now $(NO_UNDEF) $(PBC_LINK) $(OTLP_LIBS)
 
+$(SENDER): $(SEND_OBJ)
+	$(CC) -o $@ $(SEND_OBJ) $(SANFLAGS) -pthread -ldl
+
 $(CORE_A): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -168,13 +175,15 @@ install: $(LIB) $(PLUGINS)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libotcshim.so
 	install -m 0755 $(SYM_SO) $(DESTDIR)$(PREFIX)/lib/libotcshim-sym.so
+	install -m 0755 $(SENDER) $(DESTDIR)$(PREFIX)/lib/otcshim-send
 	install -m 0755 $(OTLP_SO) $(DESTDIR)$(PREFIX)/lib/libotcshim-otlp.so
 	install -m 0755 scripts/otcshim $(DESTDIR)$(PREFIX)/bin/otcshim
 	install -m 0644 doc/otcshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/otcshim.1
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libotcshim.so $(DESTDIR)$(PREFIX)/lib/libotcshim-sym.so \
-	  $(DESTDIR)$(PREFIX)/lib/libotcshim-otlp.so $(DESTDIR)$(PREFIX)/bin/otcshim \
+	  $(DESTDIR)$(PREFIX)/lib/libotcshim-otlp.so $(DESTDIR)$(PREFIX)/lib/otcshim-send \
+	  $(DESTDIR)$(PREFIX)/bin/otcshim \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/otcshim.1
 
 format:

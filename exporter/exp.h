@@ -201,6 +201,14 @@ ots_sink_t *ots_http_sink_open(void);
 void ots_tls_preinit(void);
 /* exporter/load.c (libotcshim.so only): where the plugins are, found at init. */
 void ots_plugins_init(void);
+/* exporter/load.c: that directory ("" when unknown). Weak where used, since
+ * the static core has no load.c. */
+const char *ots_plugins_dir(void);
+/* exporter/relay.c: the OTLP sink of a process whose transport was never set
+ * up before exit: hands the spans to otcshim-send, a helper process that
+ * sends them. NULL (with a message) if the helper cannot be started, or in
+ * the static core (no ots_plugins_dir). deadline: the final flush's. */
+ots_sink_t *ots_relay_sink_open(uint64_t deadline_mono_ns);
 /* Helpers of http.c, exposed for unit tests. */
 enum { OTS_HTTP_DONE = 0, OTS_HTTP_RETRY = 1, OTS_HTTP_FAIL = 2 };
 /* What to do with an answer: curl_code is a CURLcode, status the HTTP status. */

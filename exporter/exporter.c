@@ -38,8 +38,11 @@
  *   atexit handlers registered before our exporter started (C++ destructors
  *   of static objects built before the first thread, for instance), are not
  *   sent. A single-threaded program never starts the exporter: its flush
- *   runs from the destructor, and if it used OpenSSL itself, https endpoints
- *   are skipped (said once) rather than touched after OpenSSL's cleanup.
+ *   runs from the destructor, in the exiting thread, and its OTLP sink is the
+ *   relay (relay.c): the spans go to otcshim-send, a helper process with its
+ *   own libcurl and OpenSSL, so nothing of the transport is ever set up in a
+ *   process at its exit, after its own handlers may have torn its OpenSSL
+ *   down.
  *
  * Counters (ots_counters: spans sent over OTLP, per endpoint, and losses by
  * reason, a failed OTCSHIM_OUTPUT write included) are printed at exit when
@@ -70,6 +73,8 @@ static int nsinks;
 static ots_sink_t *waiter; /* the asynchronous sink the thread sleeps in */
 static int set_up;
 static int atexit_done;
+static int relay_at_exit; /* the final flush's OTLP goes through otcshim-send */
+static uint64_t stop_deadline; /* the final flush's deadline */
 
 /* the queue: a ring of records drained from the pool, not yet batched */
 static ots_rec_t *queue;
@@ -84,7 +89,6 @@ static _Atomic int wake_fd = -1;  /* eventfd the thread sleeps on */
 static _Atomic int kicked;        /* a wake-up is already pending */
 static _Atomic uint32_t finished; /* futex word: 1 when the final flush is done */
 static _Atomic int stop_req;
-static uint64_t stop_deadline;    /* the thread's own deadline for the final flush */
 static _Atomic uint32_t fork_hold; /* futex word: forks under way in other threads */
 static _Atomic uint32_t parked;   /* futex word: 1 while the thread waits out a fork */
 
@@ -92,6 +96,8 @@ static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct ti
 {
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, ts, NULL, 0);
 }
+
+extern const char *ots_plugins_dir(void) __attribute__((weak));
 
 static void at_exit_flush(void)
 {
@@ -110,7 +116,9 @@ static void setup(void)
 			sinks[nsinks++] = s;
 	}
 	if (ots_cfg.traces_exporter_otlp) {
-		ots_sink_t *s = ots_http_sink_open();
+		/* at exit with no transport set up: a helper process sends (relay.c) */
+		ots_sink_t *s = relay_at_exit ? ots_relay_sink_open(stop_deadline) :
+						ots_http_sink_open();
 		if (s && nsinks < MAX_SINKS) {
 			sinks[nsinks++] = s;
 			if (s->wait && !waiter)
@@ -576,8 +584,12 @@ void ots_exporter_stop(uint64_t timeout_ns)
 	/* OTLP: a thread for it, so a collector that does not answer (or a name
 	 * that does not resolve) cannot hold exit up. A file never blocks (it is
 	 * opened O_NONBLOCK): no thread is started just to write it. */
-	if (!have && !atomic_load(&running) && ots_cfg.traces_exporter_otlp)
-		have = start_thread(1) == 0;
+	if (!have && !atomic_load(&running) && ots_cfg.traces_exporter_otlp) {
+		if (!set_up && ots_plugins_dir)
+			relay_at_exit = 1; /* nothing is set up in the host: see relay.c */
+		else
+			have = start_thread(1) == 0;
+	}
 	if (have) {
 		int fd = atomic_load(&wake_fd);
 		uint64_t one = 1;

@@ -85,6 +85,11 @@ void ots_plugins_init(void)
 	dir[at + n] = '\0';
 }
 
+const char *ots_plugins_dir(void)
+{
+	return dir;
+}
+
 static const void *open_plugin(plugin_t *p)
 {
 	int st = atomic_load_explicit(&p->state, memory_order_acquire);
