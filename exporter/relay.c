@@ -16,10 +16,11 @@
  *
  * The helper
  *   otcshim-send, installed beside libotcshim.so. Started with clone(2),
- *   CLONE_VM | CLONE_VFORK and no exit signal, on a stack of ours, from which
- *   only raw system calls run until execve: no fork handler of the host runs
- *   (pthread_atfork, malloc's), no SIGCHLD reaches the host and its wait()
- *   never sees the child (only __WALL does). All signals are blocked across
+ *   CLONE_VM | CLONE_VFORK, on stacks of ours, from which only raw system
+ *   calls run until execve: no fork handler of the host runs (pthread_atfork,
+ *   malloc's). A short-lived middle child with no exit signal starts it and
+ *   ends at once (reaped here with __WALL), so the sender is not the host's
+ *   child: no SIGCHLD reaches the host, its wait() never sees either. All signals are blocked across
  *   the clone, so no handler of the host runs on the child. The child's fd 0
  *   is the batch pipe, fd 1 the answer pipe, fd 2 /dev/null, and every other
  *   descriptor is closed (close_range) before execve: it holds nothing of the
@@ -51,7 +52,6 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SENDER "otcshim-send"
@@ -63,7 +63,6 @@ extern char **environ;
 typedef struct relay {
 	int out_fd;        /* frames to the sender */
 	int in_fd;         /* its answers */
-	pid_t pid;
 	uint64_t deadline;
 	uint64_t handed;   /* spans written to the pipe */
 	int broken;        /* the pipe failed: the rest is counted, not written */
@@ -84,7 +83,7 @@ typedef struct child_args {
 	int err;
 } child_args_t;
 
-static int child_main(void *arg)
+static int sender_main(void *arg)
 {
 	child_args_t *a = arg;
 	long rc = 0;
@@ -104,6 +103,24 @@ fail:
 	a->err = errno;
 	syscall(SYS_exit, 127);
 	return 127;
+}
+
+/* The intermediate child: an exec resets a process's exit signal to
+ * SIGCHLD, so the sender cannot be the host's child without the host being
+ * told when it ends. This one never execs: it starts the sender (which waits
+ * in it until execve) and ends, with no exit signal; the sender, an orphan
+ * then, belongs to init (or the nearest subreaper), not to the host. */
+static char sender_stack[32768] __attribute__((aligned(16)));
+
+static int middle_main(void *arg)
+{
+	child_args_t *a = arg;
+	long pid = clone(sender_main, sender_stack + sizeof sender_stack,
+			 CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	if (pid < 0)
+		a->err = errno;
+	syscall(SYS_exit, 0);
+	return 0;
 }
 
 static int env_wanted(const char *e)
@@ -166,8 +183,10 @@ static int spawn(relay_t *r, const char *path)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int saved = errno;
-	pid_t pid = clone(child_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK, &a);
+	pid_t pid = clone(middle_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK, &a);
 	int clone_err = errno;
+	if (pid > 0) /* it has ended (CLONE_VFORK): reap it (no exit signal: __WALL) */
+		waitpid(pid, NULL, __WALL);
 	errno = saved;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	ots_fd_close(in[0]);
@@ -175,13 +194,10 @@ static int spawn(relay_t *r, const char *path)
 	ots_fd_close(null);
 	in[0] = out[1] = null = -1;
 	if (pid < 0 || a.err) {
-		if (pid > 0)
-			waitpid(pid, NULL, __WALL);
 		OTS_WARN("cannot start %s: %s; the spans of this process's end are not sent over "
 			 "OTLP", path, strerror(pid < 0 ? clone_err : a.err));
 		goto fail;
 	}
-	r->pid = pid;
 	r->out_fd = in[1];
 	r->in_fd = out[0];
 	return 0;
@@ -351,16 +367,8 @@ static void relay_shutdown(ots_sink_t *s, uint64_t deadline)
 		ots_fd_close(r->in_fd);
 		r->in_fd = -1;
 	}
-	/* reap it: it has exited (end of file) or is about to. One that is
-	 * still sending at the deadline ends by the same deadline on its own,
-	 * and init reaps it. */
-	struct timespec ms1 = { 0, 1000000 };
-	for (int i = 0; eof && r->pid > 0 && i < 100; i++) {
-		if (waitpid(r->pid, NULL, __WALL | WNOHANG) != 0)
-			r->pid = 0;
-		else
-			nanosleep(&ms1, NULL);
-	}
+	/* the sender is not our child (see middle_main): one still sending at
+	 * the deadline ends by its own, slightly earlier, deadline */
 	r->handed = 0;
 }
 

@@ -72,8 +72,9 @@ Test(relay, refused_connect_is_said_and_counted)
 	trun_free(&s);
 }
 
-/* pid of a child of parent whose command is name, or 0 */
-static pid_t child_named(pid_t parent, const char *name)
+/* pid of a process of process group pgrp whose command is name, or 0; its
+ * parent in *ppid */
+static pid_t member_named(pid_t pgrp, const char *name, int *ppid)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -90,12 +91,14 @@ static pid_t child_named(pid_t parent, const char *name)
 		fclose(f);
 		buf[n] = '\0';
 		char *l = strchr(buf, '('), *rp = strrchr(buf, ')');
-		int ppid = 0;
-		if (!l || !rp || sscanf(rp + 2, "%*c %d", &ppid) != 1)
+		int pp = 0, pg = 0;
+		if (!l || !rp || sscanf(rp + 2, "%*c %d %d", &pp, &pg) != 2)
 			continue;
 		*rp = '\0';
-		if (ppid == parent && !strcmp(l + 1, name))
+		if (pg == pgrp && !strcmp(l + 1, name)) {
 			found = atoi(e->d_name);
+			*ppid = pp;
+		}
 	}
 	closedir(d);
 	return found;
@@ -104,8 +107,8 @@ static pid_t child_named(pid_t parent, const char *name)
 /* A host with a file open (not close-on-exec) and a SIGCHLD handler, and a
  * collector that never answers, so the helper can be looked at while it
  * waits: its descriptors are its pipes, /dev/null and its socket; nothing
- * of the host's. Its environment has no LD_PRELOAD. The host's handler never
- * runs, and exit takes the shutdown timeout, not more. */
+ * of the host's. Its environment has no LD_PRELOAD. It is not the host's
+ * child, and the host's SIGCHLD handler never runs. */
 Test(relay, sender_holds_nothing_of_the_host, .timeout = 60)
 {
 	trecv_t r;
@@ -119,6 +122,7 @@ Test(relay, sender_holds_nothing_of_the_host, .timeout = 60)
 		snprintf(pre, sizeof pre, "LD_PRELOAD=%s", ots_path("libotcshim.so"));
 		snprintf(ep, sizeof ep, "OTEL_EXPORTER_OTLP_ENDPOINT=%s", r.base);
 		char *env[] = { pre, ep, "OTCSHIM_SHUTDOWN_TIMEOUT=3s", "PATH=/usr/bin:/bin", NULL };
+		setpgid(0, 0); /* the sender stays in it: how it is found */
 		dup2(out[1], 1);
 		close(out[0]);
 		close(out[1]);
@@ -128,9 +132,11 @@ Test(relay, sender_holds_nothing_of_the_host, .timeout = 60)
 	}
 	close(out[1]);
 	pid_t send = 0;
-	for (int i = 0; i < 400 && !(send = child_named(host, "otcshim-send")); i++)
+	int ppid = 0;
+	for (int i = 0; i < 400 && !(send = member_named(host, "otcshim-send", &ppid)); i++)
 		usleep(5000);
-	cr_assert_neq(send, 0, "no otcshim-send child of the host seen");
+	cr_assert_neq(send, 0, "no otcshim-send of the host seen");
+	cr_expect_neq(ppid, host, "the sender is not the host's child (its end would be told)");
 	usleep(200000); /* it has connected and waits for the answer */
 	char dir[64], link[340], target[512];
 	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)send);
