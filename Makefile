@@ -29,7 +29,7 @@ CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread $(SAN
 # opens it RTLD_LOCAL at init, so its _Unwind_* symbols never enter the global
 # scope (they would capture libgcc_s's). libdw and libcurl are linked only by
 # the plugins that exporter/load.c opens when first needed (exporter/plugin.h).
-SYM_LIBS := -ldw -lelf
+SYM_LIBS := -ldw -lelf -lz
 OTLP_LIBS := -lcurl -lz
 LIBS     := $(OTLP_LIBS) $(SYM_LIBS)
 # protobuf-c is linked in statically and kept local, so a host program that
@@ -46,7 +46,7 @@ PB_H     := $(PB_C:.c=.h)
 SHIM_SRC := $(wildcard shim/*.c)
 HOOK_SRC := $(wildcard hooks/*.c)
 # the plugins' sources (exporter/plugin.h), and the glue of each side
-SYM_SRC  := exporter/symbols.c
+SYM_SRC  := exporter/symbols.c exporter/symtab.c exporter/lines.c
 OTLP_SRC := exporter/http.c exporter/otlp_pb.c
 PLUG_COMMON := exporter/buf.c exporter/plugin.c
 EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c,$(wildcard exporter/*.c))
