@@ -8,6 +8,7 @@
 #   make SANITIZER=address test   (or thread, undefined): builds into build-<san>/
 #   make install PREFIX=/usr/local DESTDIR=
 #   make check-exports        only the hooks are exported
+#   make symmem               what naming stacks costs a host's RSS (native vs shim)
 #   make format               clang-format every source
 
 CC       ?= cc
@@ -78,7 +79,7 @@ DEMO     := $(BUILD)/demo
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test test-build bench demo install uninstall clean check-exports format deps
+.PHONY: all test test-build bench demo install uninstall clean check-exports format deps symmem
 
 all: $(LIB) $(PLUGINS) $(CORE_A)
 
@@ -246,3 +247,10 @@ $(BUILD)/progs/host_alloc: tests/progs/host_alloc.c
 $(BUILD)/progs/lean_host: tests/progs/lean_host.c
 	@mkdir -p $(BUILD)/progs
 	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) -rdynamic $< -o $@
+
+# issue 9 (memory) --------------------------------------------------------------
+# The symmem suite (tests/integration/test_symmem.c) bounds what symbolisation
+# costs symmem_host's RSS; `make symmem` prints the figures of symmem_host,
+# memcached and named (when installed), natively and under the shim.
+symmem: $(LIB) $(PLUGINS) $(BUILD)/progs/symmem_host $(BUILD)/progs/mixed_memclient
+	@scripts/symmem-rss $(BUILD)

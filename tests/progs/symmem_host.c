@@ -5,10 +5,15 @@
  * before any wait (the exporter thread and libunwind are in by then), waits
  * until the first batch of spans with stacks is in OTCSHIM_OUTPUT (which
  * means they were symbolised), and prints both:
- *   before_rss=KB before_hwm=KB after_rss=KB after_hwm=KB spans=0|1
+ *   before_rss=KB before_hwm=KB after_rss=KB after_hwm=KB spans=0|1 elf_fds=N
+ * elf_fds: descriptors open after the export on a shared object, the
+ * program's own file or anything under /usr/lib/debug (the shim's
+ * symboliser keeps none between passes).
  * Natively (no OTCSHIM_OUTPUT) it sleeps 1 s instead of waiting.
  * usage: symmem_host [ROUNDS] [HOLD_S]  (HOLD_S: stay alive that long
  * afterwards, for an outside look at /proc/PID/status) */
+#include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +117,32 @@ static int exported(const char *path)
 	return found;
 }
 
+/* Descriptors on ELF files: see the top. */
+static int elf_fds(void)
+{
+	char exe[PATH_MAX];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = '\0';
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char link[300], to[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+		ssize_t k = readlink(link, to, sizeof to - 1);
+		if (k <= 0)
+			continue;
+		to[k] = '\0';
+		if (!strncmp(to, "/usr/lib/debug/", 15) || strstr(to, ".so") ||
+		    (*exe && !strcmp(to, exe)))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -139,8 +170,8 @@ int main(int argc, char **argv)
 		sleep(1);
 	}
 	status(&after_rss, &after_hwm);
-	printf("before_rss=%ld before_hwm=%ld after_rss=%ld after_hwm=%ld spans=%d\n", before_rss,
-	       before_hwm, after_rss, after_hwm, spans);
+	printf("before_rss=%ld before_hwm=%ld after_rss=%ld after_hwm=%ld spans=%d elf_fds=%d\n",
+	       before_rss, before_hwm, after_rss, after_hwm, spans, elf_fds());
 	fflush(stdout);
 	if (hold_s > 0)
 		sleep((unsigned)hold_s);
