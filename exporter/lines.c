@@ -12,7 +12,7 @@
  *   sorted array of runs (start, length, the program's offset): a sequence's
  *   rows, split where the next row is more than SPLIT bytes away (glibc puts
  *   a function's cold part and its __libc_freeres_fn part megabytes away
- *   from the rest, in the same sequence). About 4,000 runs, 64 KB, for libc.
+ *   from the rest, in the same sequence). 2,066 runs, 33 KB, for libc.
  *   It is kept for the module's life.
  * - The tables. For the rows themselves the decompressed .debug_line and
  *   .debug_line_str are put in a small ELF image in memory that holds those

@@ -64,7 +64,7 @@ Elf_Scn *ots_elf_section(Elf *e, const char *name, GElf_Shdr *sh);
 /* ---- lines.c ------------------------------------------------------------ */
 
 /* A module's line tables: an index kept for the module's life (16 bytes per
- * run of rows of one line program, about 60 KB for libc), and, during one
+ * run of rows of one line program, 33 KB for libc), and, during one
  * export pass only, the decompressed .debug_line (and .debug_line_str) with
  * libdw's parse of the line programs actually asked about. */
 typedef struct ots_lines ots_lines_t;

@@ -9,8 +9,8 @@
  * (dl_iterate_phdr, with each object's exact load bias). Its function, or
  * the global or static object a lock lives in, comes from the module's
  * symbol table, read once into a compact sorted table (symtab.c: .symtab,
- * the separate debug file's, or .dynsym; about 26 bytes a symbol, nothing of
- * libdw's). A frame's source line comes from the line tables (lines.c),
+ * the separate debug file's, or .dynsym; about 33 bytes a symbol with its
+ * name, nothing of libdw's). A frame's source line comes from the line tables (lines.c),
  * which are opened only for frames, only for the export pass that asks, and
  * dropped by ots_sym_release at its end, within the caps of sym.h. When a
  * module has no table (a deleted file, the vdso), dladdr still gives a
