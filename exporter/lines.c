@@ -130,7 +130,8 @@ static int fill_sect(const src_sect_t *s, char *out, int fd, int elfclass)
 		}
 		return 0;
 	}
-	size_t skip = s->gnu ? 12 : elfclass == ELFCLASS64 ? sizeof(Elf64_Chdr) : sizeof(Elf32_Chdr);
+	size_t chdr = elfclass == ELFCLASS64 ? sizeof(Elf64_Chdr) : sizeof(Elf32_Chdr);
+	size_t skip = s->gnu ? 12 : chdr;
 	if (left < skip)
 		return -1;
 	at += (off_t)skip;

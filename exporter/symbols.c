@@ -558,7 +558,8 @@ static void resolve_line(ent_t *e)
 	if (!m->syms.dwarf_path)
 		return;
 	int line = 0;
-	const char *file = ots_lines_find(&m->lines, m->syms.dwarf_path, e->addr - 1 - m->bias, &line);
+	uint64_t vaddr = e->addr - 1 - m->bias; /* the call, at link-time address */
+	const char *file = ots_lines_find(&m->lines, m->syms.dwarf_path, vaddr, &line);
 	if (file && *file && line > 0) {
 		e->file = ots_arena_strdup(arena(), file);
 		e->line = line;

@@ -6,8 +6,9 @@
  * (ELF_C_READ_MMAP: its pages count in the host's RSS only for that moment)
  * and closed before ots_symtab_load returns; what stays is one array sorted
  * by address and one blob of the names kept (265 KB for the 8,114 symbols
- * kept of the 10,000 in libc6-dbg's .symtab for libc). No DWARF is read here: debug files are opened
- * for their symbol table and their section headers only.
+ * kept of the 10,000 in libc6-dbg's .symtab for libc). No DWARF is read
+ * here: debug files are opened for their symbol table and their section
+ * headers only.
  *
  * Separate debug files are found on this machine only (never through
  * debuginfod, which would ask a server from inside the host): by build id
@@ -152,7 +153,8 @@ static Elf *find_debug_file(Elf *e, const char *path, char *out, size_t outlen, 
 		if (!d)
 			continue;
 		unsigned char did[64];
-		if (idlen > 1 && (build_id(d, did, sizeof did) != idlen || memcmp(did, id, idlen))) {
+		if (idlen > 1 &&
+		    (build_id(d, did, sizeof did) != idlen || memcmp(did, id, idlen))) {
 			ots_elf_close(d, *fd);
 			continue;
 		}
@@ -246,7 +248,8 @@ int ots_symtab_load(ots_symtab_t *t, const char *path)
 		return -ENOENT;
 	GElf_Shdr sh, dsh;
 	Elf_Scn *symtab = section_of_type(e, SHT_SYMTAB, &sh);
-	int lines = ots_elf_section(e, ".debug_line", &dsh) || ots_elf_section(e, ".zdebug_line", &dsh);
+	int lines = ots_elf_section(e, ".debug_line", &dsh) ||
+		    ots_elf_section(e, ".zdebug_line", &dsh);
 	Elf *d = NULL;
 	char dpath[PATH_MAX];
 	if (!symtab || !lines)

@@ -52,10 +52,12 @@ Test(symmem, naming_stacks_costs_the_host_a_few_mb, .timeout = 120)
 	long hwm = (vs.after_hwm - vs.before_hwm) - (vn.after_hwm - vn.before_hwm);
 	cr_log_info("symmem_host: RSS +%ld kB, peak +%ld kB over native (native %s; shim %s)", rss,
 		    hwm, n.out, s.out);
-	cr_assert_leq(rss, RSS_BOUND, "RSS grew %ld kB more than natively (bound %d)\nnative %s shim %s",
-		      rss, RSS_BOUND, n.out, s.out);
-	cr_assert_leq(hwm, HWM_BOUND, "peak RSS grew %ld kB more than natively (bound %d)\nnative %s shim %s",
-		      hwm, HWM_BOUND, n.out, s.out);
+	cr_assert_leq(rss, RSS_BOUND,
+		      "RSS grew %ld kB more than natively (bound %d)\nnative %s shim %s", rss,
+		      RSS_BOUND, n.out, s.out);
+	cr_assert_leq(hwm, HWM_BOUND,
+		      "peak RSS grew %ld kB more than natively (bound %d)\nnative %s shim %s", hwm,
+		      HWM_BOUND, n.out, s.out);
 	cr_assert_eq(vs.elf_fds, vn.elf_fds, "descriptors left open on ELF or debug files: %ld\n%s",
 		     vs.elf_fds, s.out);
 	trun_free(&n);
@@ -73,7 +75,8 @@ static int libc_id_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_NOTE)
 			continue;
-		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
 		while (p + sizeof(ElfW(Nhdr)) <= end) {
 			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
 			const unsigned char *name = (const unsigned char *)(nh + 1);
