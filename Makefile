@@ -8,6 +8,7 @@
 #   make SANITIZER=address test   (or thread, undefined): builds into build-<san>/
 #   make install PREFIX=/usr/local DESTDIR=
 #   make check-exports        only the hooks are exported
+#   make symmem               what naming stacks costs a host's RSS (native vs shim)
 #   make format               clang-format every source
 
 CC       ?= cc
@@ -29,7 +30,7 @@ CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread $(SAN
 # opens it RTLD_LOCAL at init, so its _Unwind_* symbols never enter the global
 # scope (they would capture libgcc_s's). libdw and libcurl are linked only by
 # the plugins that exporter/load.c opens when first needed (exporter/plugin.h).
-SYM_LIBS := -ldw -lelf
+SYM_LIBS := -ldw -lelf -lz
 OTLP_LIBS := -lcurl -lz
 LIBS     := $(OTLP_LIBS) $(SYM_LIBS)
 # protobuf-c is linked in statically and kept local, so a host program that
@@ -46,7 +47,7 @@ PB_H     := $(PB_C:.c=.h)
 SHIM_SRC := $(wildcard shim/*.c)
 HOOK_SRC := $(wildcard hooks/*.c)
 # the plugins' sources (exporter/plugin.h), and the glue of each side
-SYM_SRC  := exporter/symbols.c
+SYM_SRC  := exporter/symbols.c exporter/symtab.c exporter/lines.c
 OTLP_SRC := exporter/http.c exporter/otlp_pb.c
 PLUG_COMMON := exporter/buf.c exporter/plugin.c
 EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c exporter/send.c,$(wildcard exporter/*.c))
@@ -82,7 +83,7 @@ DEMO     := $(BUILD)/demo
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test test-build bench demo install uninstall clean check-exports format deps
+.PHONY: all test test-build bench demo install uninstall clean check-exports format deps symmem
 
 all: $(LIB) $(PLUGINS) $(CORE_A)
 
@@ -255,3 +256,10 @@ $(BUILD)/progs/host_alloc: tests/progs/host_alloc.c
 $(BUILD)/progs/lean_host: tests/progs/lean_host.c
 	@mkdir -p $(BUILD)/progs
 	$(CC) -std=gnu11 -O1 -g -Wall -pthread -D_GNU_SOURCE $(SANFLAGS) -rdynamic $< -o $@
+
+# issue 9 (memory) --------------------------------------------------------------
+# The symmem suite (tests/integration/test_symmem.c) bounds what symbolisation
+# costs symmem_host's RSS; `make symmem` prints the figures of symmem_host,
+# memcached and named (when installed), natively and under the shim.
+symmem: $(LIB) $(PLUGINS) $(BUILD)/progs/symmem_host $(BUILD)/progs/mixed_memclient
+	@scripts/symmem-rss $(BUILD)

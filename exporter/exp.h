@@ -157,8 +157,12 @@ void ots_sym_info(uint64_t addr, ots_sym_info_t *out);
  * (monotonic ns; 0 = no limit): past it only dladdr is used. The report sets
  * it so exit stays bounded. */
 void ots_sym_set_deadline(uint64_t deadline_mono_ns);
-/* Forget every cached symbol and close libdw (tests; not while another thread
- * may be resolving). */
+/* The end of a symbolisation pass (a batch converted, the report built): the
+ * line tables opened for it are dropped (unmapped, libdw's state freed); the
+ * compact symbol tables and the cache stay. Cheap when nothing is open. */
+void ots_sym_release(void);
+/* Forget every cached symbol and table (tests; not while another thread may
+ * be resolving). */
 void ots_sym_reset(void);
 /* Child after fork: if the parent's exporter was resolving when the fork
  * happened, its half-updated cache is abandoned (leaked), not used. */

@@ -194,6 +194,7 @@ static void export_batch(size_t n)
 	ots_arena_reset(&arena);
 	for (size_t i = 0; i < n; i++)
 		ots_span_from_rec(&queue[(qhead + i) % qcap], &spans[i], &arena);
+	ots_sym_release(); /* the batch is named: its line tables can go */
 	qhead = (qhead + n) % qcap;
 	qlen -= n;
 	for (int i = 0; i < nsinks; i++) {

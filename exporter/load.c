@@ -184,6 +184,13 @@ void ots_sym_after_fork(void)
 		a->after_fork();
 }
 
+void ots_sym_release(void)
+{
+	const ots_sym_api_t *a = loaded(&sym);
+	if (a)
+		a->release();
+}
+
 ots_sink_t *ots_http_sink_open(void)
 {
 	const ots_otlp_api_t *a = open_plugin(&otlp);

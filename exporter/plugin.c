@@ -214,6 +214,7 @@ static const ots_sym_api_t api = {
 	.info = ots_sym_info,
 	.set_deadline = ots_sym_set_deadline,
 	.after_fork = ots_sym_after_fork,
+	.release = ots_sym_release,
 };
 #elif defined(OTS_PLUGIN_OTLP)
 static const ots_otlp_api_t api = {

@@ -27,7 +27,7 @@
 
 #include <stdarg.h>
 
-#define OTS_PLUGIN_ABI 1
+#define OTS_PLUGIN_ABI 2
 
 typedef struct ots_core {
 	int abi; /* OTS_PLUGIN_ABI */
@@ -52,6 +52,7 @@ typedef struct ots_sym_api {
 	void (*info)(uint64_t addr, ots_sym_info_t *out);
 	void (*set_deadline)(uint64_t deadline_mono_ns);
 	void (*after_fork)(void);
+	void (*release)(void);
 } ots_sym_api_t;
 
 typedef struct ots_otlp_api {

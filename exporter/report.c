@@ -717,6 +717,7 @@ void ots_report_build(ots_buf_t *out, int json)
 	else
 		text_report(out, &s, &l, run);
 	snap_free(&s);
+	ots_sym_release();
 }
 
 /* OTCSHIM_REPORT's path, with %p replaced by the pid (one file per process

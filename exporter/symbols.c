@@ -5,27 +5,31 @@
  * and in the exiting thread for the report; never in a hook.
  *
  * Each address is resolved once and kept in a cache shared by every span and
- * the report. Resolution goes through elfutils' libdwfl: one session for the
- * process, one module per loaded object (reported from dl_iterate_phdr with
- * its exact load bias), each keeping its ELF and DWARF open and reading them
- * lazily; separate debug files are found by build-id or .gnu_debuglink under
- * /usr/lib/debug, on this machine only (never through debuginfod). A module's symbol table (.symtab when there is one, so
- * static functions and static variables resolve) is copied once into an
- * array sorted by address, because libdwfl's own address lookup walks the
- * whole table on every call. Source lines come from the DWARF line tables.
- * When libdw has nothing (a deleted file, the vdso), dladdr still gives a
+ * the report. The module of an address comes from the loader's list
+ * (dl_iterate_phdr, with each object's exact load bias). Its function, or
+ * the global or static object a lock lives in, comes from the module's
+ * symbol table, read once into a compact sorted table (symtab.c: .symtab,
+ * the separate debug file's, or .dynsym; about 33 bytes a symbol with its
+ * name, nothing of libdw's). A frame's source line comes from the line tables (lines.c),
+ * which are opened only for frames, only for the export pass that asks, and
+ * dropped by ots_sym_release at its end, within the caps of sym.h. When a
+ * module has no table (a deleted file, the vdso), dladdr still gives a
  * dynamic symbol or at least the module and offset.
+ *
+ * What a process pays (measured, README "Stacks, symbols and the report"):
+ * the compact tables of the modules its stacks and locks are in, the line
+ * indexes, the cache of the addresses seen; during a pass, the open line
+ * tables on top.
  *
  * dlopen/dlclose: dl_iterate_phdr's dlpi_adds/dlpi_subs counters tell when the
  * set of loaded objects changed. They are read on every call (one callback,
- * cheap). After loads only, the new objects join the session and the others
- * keep their open handles; after an unload a new session starts (libdwfl
- * refuses a module that overlaps one it has, and the loader reuses ranges).
- * Either way the whole address cache is dropped, so an entry made for an
- * object that has since been unloaded is never handed out again. Strings of
- * the cache live in one arena per generation; the previous generation is kept
- * alive one more round, so a string a caller got just before a change stays
- * valid.
+ * cheap). After loads only, the objects already known keep their tables;
+ * after an unload every module starts afresh (the loader may have mapped
+ * another object at the same place). Either way the whole address cache is
+ * dropped, so an entry made for an object that has since been unloaded is
+ * never handed out again. Strings of the cache live in one arena per
+ * generation; the previous generation is kept alive one more round, so a
+ * string a caller got just before a change stays valid.
  *
  * Concurrency: the exporter thread is the usual caller; the exiting thread
  * calls in for the report, possibly while an exporter that missed the
@@ -34,13 +38,11 @@
  * deadline and then degrades to dladdr, which needs no shared state.
  */
 #include "exp.h"
+#include "sym.h"
 
 #include <dlfcn.h>
-#include <elfutils/libdwelf.h>
-#include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <gelf.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,19 +55,10 @@ typedef struct mod {
 	char *path;        /* file to open, or NULL (vdso) */
 	char *name;        /* basename of the file (or the loader's name) */
 	int internal;      /* the shim or libc */
-	Dwfl_Module *dw;   /* NULL when libdwfl could not take it */
-	struct sym *syms;  /* its symbol table sorted by address, on first use */
-	size_t nsyms;
 	int syms_loaded;
+	ots_symtab_t syms; /* on first use */
+	ots_lines_t *lines; /* on the first frame that wants a line */
 } mod_t;
-
-/* One symbol of a module. name points into libdwfl's copy of the string
- * table, valid as long as the session that loaded it. */
-typedef struct sym {
-	uintptr_t lo, size;
-	const char *name;
-	uint8_t type, bind;
-} sym_t;
 
 enum { HAVE_FRAME = 1u << 0, HAVE_OBJ = 1u << 1 };
 
@@ -87,7 +80,6 @@ typedef struct ent {
 #define CACHE_MAX 65536u /* entries; a full cache is dropped and refilled */
 
 static struct {
-	Dwfl *dwfl;
 	mod_t *mods; /* sorted by lo */
 	size_t nmods;
 	unsigned long long adds, subs;
@@ -102,95 +94,6 @@ static struct {
 
 static _Atomic int busy;
 static _Atomic uint64_t deadline_ns;
-/* libdwfl's own finders are not used: dwfl_standard_find_debuginfo and
- * dwfl_build_id_find_elf end, for a file they cannot find on disk, in
- * libdebuginfod, which dlopens libcurl (and its TLS stack) into the host and
- * asks a server, from inside the host, at exit (node crashed in it; with a
- * silent server a process took more than a minute to exit). These look on
- * this machine only, open every file close-on-exec, and never load anything.
- */
-static int open_ro(const char *path)
-{
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-/* The build id of the ELF file open on fd equals want (len bytes). */
-static int build_id_matches(int fd, const unsigned char *want, int len)
-{
-	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!e)
-		return 0;
-	const void *id = NULL;
-	ssize_t n = dwelf_elf_gnu_build_id(e, &id);
-	int ok = n == len && !memcmp(id, want, (size_t)len);
-	elf_end(e);
-	return ok;
-}
-
-static int find_elf_local(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-			  char **file_name, Elf **elfp)
-{
-	/* every module is reported with its file: nothing to look for */
-	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
-	return -1;
-}
-
-/* The separate debug file of a module: by build id under /usr/lib/debug,
- * else by .gnu_debuglink next to the file, in its .debug directory and under
- * /usr/lib/debug (gdb's order), checked against the build id when the module
- * has one. */
-static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *modname,
-				Dwarf_Addr base, const char *file_name, const char *debuglink_file,
-				GElf_Word debuglink_crc, char **debuginfo_file_name)
-{
-	(void)userdata, (void)modname, (void)base, (void)debuglink_crc;
-	char path[PATH_MAX];
-	const unsigned char *id = NULL;
-	GElf_Addr id_vaddr;
-	int idlen = dwfl_module_build_id(mod, &id, &id_vaddr);
-	if (idlen > 1) {
-		int k = snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", id[0]);
-		for (int i = 1; i < idlen && k < (int)sizeof path - 8; i++)
-			k += snprintf(path + k, sizeof path - (size_t)k, "%02x", id[i]);
-		snprintf(path + k, sizeof path - (size_t)k, ".debug");
-		int fd = open_ro(path);
-		if (fd >= 0) {
-			*debuginfo_file_name = strdup(path);
-			return fd;
-		}
-	}
-	if (!debuglink_file || !*debuglink_file || !file_name || strchr(debuglink_file, '/'))
-		return -1;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", file_name);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	static const char *const forms[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
-	for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
-		if (snprintf(path, sizeof path, forms[f], dir, debuglink_file) >= (int)sizeof path)
-			continue;
-		if (!strcmp(path, file_name))
-			continue; /* the stripped file itself */
-		int fd = open_ro(path);
-		if (fd < 0)
-			continue;
-		if (idlen > 1 && !build_id_matches(fd, id, idlen)) {
-			close(fd);
-			continue;
-		}
-		*debuginfo_file_name = strdup(path);
-		return fd;
-	}
-	return -1;
-}
-
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = find_elf_local,
-	.find_debuginfo = find_debuginfo_local,
-	.section_address = dwfl_offline_section_address,
-};
 
 /* ------------------------------------------------------------------------ */
 /* The lock. Callers with a deadline give up at it and degrade. */
@@ -394,7 +297,8 @@ static int mod_cmp(const void *a, const void *b)
 static void mods_free(mod_t *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(v[i].syms);
+		ots_symtab_free(&v[i].syms);
+		ots_lines_free(v[i].lines);
 		free(v[i].path);
 		free(v[i].name);
 	}
@@ -428,7 +332,7 @@ static mod_t *mod_of(uintptr_t addr)
 
 static void cache_flush(void);
 
-/* Bring the module list and the libdwfl session up to date with the loader. */
+/* Bring the module list up to date with the loader. */
 static void refresh(void)
 {
 	unsigned long long ab[2] = { 0, 0 };
@@ -458,36 +362,20 @@ static void refresh(void)
 		return;
 	}
 	qsort(c.v, c.n, sizeof c.v[0], mod_cmp);
-	/* libdwfl refuses a module that overlaps one it has: after an unload
-	 * (the loader may reuse the range) start a new session; after loads
-	 * only, keep the session, with its open files and parsed DWARF, and add
-	 * the new objects. */
-	int fresh = !S.dwfl || c.subs != S.subs;
-	if (fresh && S.dwfl) {
-		dwfl_end(S.dwfl);
-		S.dwfl = NULL;
-	}
-	if (!S.dwfl)
-		S.dwfl = dwfl_begin(&callbacks);
-	if (S.dwfl) {
-		dwfl_report_begin_add(S.dwfl);
-		for (size_t i = 0; i < c.n; i++) {
-			mod_t *m = &c.v[i];
-			mod_t *old = fresh ? NULL : mod_of(m->lo);
-			int same = old && old->lo == m->lo && old->hi == m->hi && old->path &&
-				   m->path && !strcmp(old->path, m->path);
-			if (same) {
-				/* already reported: keep its handle and symbol index */
-				m->dw = old->dw;
-				m->syms = old->syms;
-				m->nsyms = old->nsyms;
-				m->syms_loaded = old->syms_loaded;
-				old->syms = NULL;
-			} else if (m->path) {
-				m->dw = dwfl_report_elf(S.dwfl, m->name, m->path, -1, m->bias, false);
-			}
+	/* after loads only, an object already known keeps its tables; after an
+	 * unload (the loader may reuse the range) every module starts afresh */
+	int fresh = !S.have_mods || c.subs != S.subs;
+	for (size_t i = 0; !fresh && i < c.n; i++) {
+		mod_t *m = &c.v[i];
+		mod_t *old = mod_of(m->lo);
+		if (old && old->lo == m->lo && old->hi == m->hi && old->path && m->path &&
+		    !strcmp(old->path, m->path)) {
+			m->syms_loaded = old->syms_loaded;
+			m->syms = old->syms;
+			m->lines = old->lines;
+			memset(&old->syms, 0, sizeof old->syms);
+			old->lines = NULL;
 		}
-		dwfl_report_end(S.dwfl, NULL, NULL);
 	}
 	if (S.have_mods)
 		cache_flush();
@@ -571,110 +459,22 @@ static const char *clean_name(const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Symbol tables. libdwfl's own address-to-symbol search walks the whole
- * table on every call (a third of a millisecond in libc's full .symtab), so
- * each module's table is read once into an array sorted by address and
- * searched by bisection. */
-
-static int sym_cmp(const void *a, const void *b)
-{
-	const sym_t *x = a, *y = b;
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	return 0;
-}
+/* Symbol tables (symtab.c), read on a module's first use. */
 
 static void load_syms(mod_t *m)
 {
 	m->syms_loaded = 1;
-	int n = m->dw ? dwfl_module_getsymtab(m->dw) : -1;
-	if (n <= 1)
-		return;
-	sym_t *v = malloc((size_t)n * sizeof *v);
-	if (!v)
-		return;
-	size_t k = 0;
-	for (int i = 1; i < n; i++) {
-		GElf_Sym es;
-		GElf_Addr addr = 0;
-		GElf_Word shndx = 0;
-		const char *name = dwfl_module_getsym_info(m->dw, i, &es, &addr, &shndx, NULL, NULL);
-		int type = GELF_ST_TYPE(es.st_info);
-		if (!name || !*name || es.st_shndx == SHN_UNDEF || !addr)
-			continue;
-		if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT &&
-		    !(type == STT_NOTYPE && es.st_size))
-			continue;
-		v[k++] = (sym_t){ (uintptr_t)addr, (uintptr_t)es.st_size, name, (uint8_t)type,
-				  (uint8_t)GELF_ST_BIND(es.st_info) };
-	}
-	qsort(v, k, sizeof *v, sym_cmp);
-	m->syms = v;
-	m->nsyms = k;
-}
-
-static int bind_rank(int bind)
-{
-	return bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0;
-}
-
-static int underscores(const char *n)
-{
-	int k = 0;
-	while (n[k] == '_')
-		k++;
-	return k;
-}
-
-/* Is a better than b as the name of an address both contain? The innermost
- * (highest start), then global before weak before local, then the fewest
- * leading underscores (pthread_mutex_lock, not __pthread_mutex_lock), then
- * the shortest name, then by name: deterministic among aliases. */
-static int sym_better(const sym_t *a, const sym_t *b)
-{
-	if (!b)
-		return 1;
-	if (a->lo != b->lo)
-		return a->lo > b->lo;
-	if (bind_rank(a->bind) != bind_rank(b->bind))
-		return bind_rank(a->bind) > bind_rank(b->bind);
-	int ua = underscores(a->name), ub = underscores(b->name);
-	if (ua != ub)
-		return ua < ub;
-	size_t la = strlen(a->name), lb = strlen(b->name);
-	if (la != lb)
-		return la < lb;
-	return strcmp(a->name, b->name) < 0;
+	if (m->path)
+		(void)ots_symtab_load(&m->syms, m->path);
 }
 
 /* The symbol of module m that contains addr: code (functions) or data
- * (objects). A sizeless function symbol covers only its own address. */
-static const sym_t *sym_find(mod_t *m, uintptr_t addr, int code)
+ * (objects). */
+static const ots_symtab_ent_t *sym_find(mod_t *m, uintptr_t addr, int code)
 {
 	if (!m->syms_loaded)
 		load_syms(m);
-	size_t lo = 0, hi = m->nsyms;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (m->syms[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	const sym_t *best = NULL;
-	/* lo is the first symbol past addr; look back over the candidates */
-	for (size_t j = lo, seen = 0; j-- > 0 && seen < 64; seen++) {
-		const sym_t *c = &m->syms[j];
-		int is_code = c->type == STT_FUNC || c->type == STT_GNU_IFUNC;
-		int is_data = c->type == STT_OBJECT || c->type == STT_NOTYPE;
-		if (code ? !is_code : !is_data)
-			continue;
-		if (addr >= c->lo + (c->size ? c->size : 1))
-			continue;
-		if (sym_better(c, best))
-			best = c;
-	}
-	return best;
+	return addr >= m->bias ? ots_symtab_find(&m->syms, addr - m->bias, code) : NULL;
 }
 
 /* The function containing addr and the module: from the module's symbol
@@ -689,11 +489,11 @@ static void resolve_base(ent_t *e)
 		e->internal = m->internal;
 	}
 	const char *fn = NULL;
-	if (m && m->dw) {
-		const sym_t *sy = sym_find(m, addr, 1);
+	if (m) {
+		const ots_symtab_ent_t *sy = sym_find(m, addr, 1);
 		if (sy) {
-			fn = sy->name;
-			e->fn_off = addr - sy->lo;
+			fn = ots_symtab_name(&m->syms, sy);
+			e->fn_off = addr - (ots_symtab_addr(&m->syms, sy) + m->bias);
 		}
 	}
 	if (!fn) {
@@ -751,13 +551,15 @@ static ent_t *lookup(uint64_t addr)
 static void resolve_line(ent_t *e)
 {
 	mod_t *m = mod_of((uintptr_t)e->addr);
-	if (!m || !m->dw || !e->addr)
+	if (!m || !e->addr || past_deadline())
 		return;
-	Dwfl_Line *l = dwfl_module_getsrc(m->dw, e->addr - 1);
-	if (!l)
+	if (!m->syms_loaded)
+		load_syms(m);
+	if (!m->syms.dwarf_path)
 		return;
 	int line = 0;
-	const char *file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+	uint64_t vaddr = e->addr - 1 - m->bias; /* the call, at link-time address */
+	const char *file = ots_lines_find(&m->lines, m->syms.dwarf_path, vaddr, &line);
 	if (file && *file && line > 0) {
 		e->file = ots_arena_strdup(arena(), file);
 		e->line = line;
@@ -910,8 +712,8 @@ void ots_sym_info(uint64_t addr, ots_sym_info_t *out)
 		unlock_sym();
 }
 
-/* A data symbol containing addr, by libdwfl (.symtab included) or dladdr1
- * (.dynsym). Returns an arena string or NULL. */
+/* A data symbol containing addr, from the module's table (.symtab included)
+ * or dladdr1 (.dynsym). Returns an arena string or NULL. */
 static const char *object_symbol(uint64_t addr)
 {
 	mod_t *m = mod_of((uintptr_t)addr);
@@ -920,14 +722,12 @@ static const char *object_symbol(uint64_t addr)
 	const char *name = NULL;
 	uint64_t off = 0, size = 0;
 	int type = STT_NOTYPE;
-	if (m->dw) {
-		const sym_t *sy = sym_find(m, (uintptr_t)addr, 0);
-		if (sy) {
-			name = sy->name;
-			off = addr - sy->lo;
-			size = sy->size;
-			type = sy->type;
-		}
+	const ots_symtab_ent_t *sy = sym_find(m, (uintptr_t)addr, 0);
+	if (sy) {
+		name = ots_symtab_name(&m->syms, sy);
+		off = addr - (ots_symtab_addr(&m->syms, sy) + m->bias);
+		size = sy->size;
+		type = sy->type;
 	}
 	if (!name) {
 		Dl_info info;
@@ -985,8 +785,7 @@ void ots_sym_reset(void)
 {
 	if (!lock_until(0))
 		return;
-	if (S.dwfl)
-		dwfl_end(S.dwfl);
+	ots_lines_release_all();
 	mods_free(S.mods, S.nmods);
 	free(S.tab);
 	ots_arena_free(&S.arena[0]);
@@ -1001,6 +800,15 @@ void ots_sym_after_fork(void)
 	if (atomic_load(&busy)) {
 		/* held by a thread that does not exist here, mid-update */
 		memset(&S, 0, sizeof S);
+		ots_lines_forget();
 		atomic_store(&busy, 0);
 	}
+}
+
+void ots_sym_release(void)
+{
+	if (!lock_sym())
+		return;
+	ots_lines_release_all();
+	unlock_sym();
 }
