@@ -31,8 +31,10 @@ static const int fault_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 #define NSIGS (sizeof fault_sigs / sizeof fault_sigs[0])
 
 static struct sigaction saved[NSIGS];
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 static _Atomic int windows;  /* open windows */
 static _Atomic int installed;
+#endif
 
 static int idx_of(int sig)
 {
