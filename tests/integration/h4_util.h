@@ -172,4 +172,16 @@ static UNUSED void assert_same_output(const trun_t *n, const trun_t *s)
 	free(b);
 }
 
+/* LD_PRELOAD for a program started by hand: the shim, with a sanitizer
+ * runtime before or after it as the harness would put it. */
+static UNUSED const char *preload_list(void)
+{
+	static char buf[1024];
+	const char *first = getenv("OTS_PRELOAD_FIRST"), *last = getenv("OTS_PRELOAD_LAST");
+	snprintf(buf, sizeof buf, "%s%s%s%s%s", first && *first ? first : "",
+		 first && *first ? " " : "", ots_path("libotcshim.so"), last && *last ? " " : "",
+		 last && *last ? last : "");
+	return buf;
+}
+
 #endif

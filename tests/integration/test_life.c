@@ -12,18 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* LD_PRELOAD for a program started by hand: the shim, with a sanitizer
- * runtime before or after it as the harness would put it. */
-static const char *preload_list(void)
-{
-	static char buf[1024];
-	const char *first = getenv("OTS_PRELOAD_FIRST"), *last = getenv("OTS_PRELOAD_LAST");
-	snprintf(buf, sizeof buf, "%s%s%s%s%s", first && *first ? first : "",
-		 first && *first ? " " : "", ots_path("libotcshim.so"), last && *last ? " " : "",
-		 last && *last ? last : "");
-	return buf;
-}
-
 /* spans whose name starts with prefix (under ASan every thread's start
  * routine is asan_thread_start) */
 static int count_prefix(const trun_t *r, const char *prefix)
