@@ -582,9 +582,12 @@ void ots_exporter_stop(uint64_t timeout_ns)
 	stop_deadline = deadline - margin;
 	atomic_store(&stop_req, STOP_FLUSH);
 	int have = atomic_load(&running) && !pthread_equal(pthread_self(), exporter_thr);
-	/* OTLP: a thread for it, so a collector that does not answer (or a name
-	 * that does not resolve) cannot hold exit up. A file never blocks (it is
-	 * opened O_NONBLOCK): no thread is started just to write it. */
+	/* OTLP with nothing set up yet (no exporter thread ever ran): the relay,
+	 * otcshim-send, whose pipe is polled by deadline (relay.c). Set up once
+	 * (a forked child of a threaded parent, or the static core without the
+	 * helper): a thread for it, so a collector that does not answer (or a
+	 * name that does not resolve) cannot hold exit up. A file never blocks
+	 * (it is opened O_NONBLOCK): no thread is started just to write it. */
 	if (!have && !atomic_load(&running) && ots_cfg.traces_exporter_otlp) {
 		if (!set_up && ots_plugins_dir)
 			relay_at_exit = 1; /* nothing is set up in the host: see relay.c */

@@ -137,16 +137,17 @@ static int env_wanted(const char *e)
 	return 0;
 }
 
-/* An fd of ours, at 3 or above (the child's dup3 onto 0..2 must not meet it). */
+/* An fd of ours, at 3 or above (the child's dup3 onto 0..2 must not meet
+ * it): moved off 0..2 first, since ots_fd_own keeps a number where it is
+ * when there is no room above its floor, and registers it. */
 static int high(int fd)
 {
-	fd = ots_fd_own(fd);
 	if (fd >= 0 && fd < 3) {
 		int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		close(fd);
 		fd = h;
 	}
-	return fd;
+	return ots_fd_own(fd);
 }
 
 static int spawn(relay_t *r, const char *path)

@@ -157,12 +157,13 @@ void ots_wire_config(ots_wire_t *w, ots_config_t *c, uint64_t *deadline)
 		while (c->endpoints[n])
 			n++;
 	w_count(w, &n, 64);
-	if (!w->out)
+	if (!w->out) {
 		c->endpoints = n && !w->bad ? calloc((size_t)n + 1, sizeof *c->endpoints) : NULL;
-	for (int i = 0; i < n && !w->bad; i++) {
-		if (c->endpoints)
-			w_own_str(w, &c->endpoints[i]);
+		if (n && !c->endpoints)
+			w->bad = 1; /* out of memory: the rest cannot be read */
 	}
+	for (int i = 0; i < n && !w->bad; i++)
+		w_own_str(w, &c->endpoints[i]);
 	w_own_str(w, &c->headers);
 	const char *var = c->headers_var;
 	w_str(w, &var);
