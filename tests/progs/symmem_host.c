@@ -117,6 +117,26 @@ static int exported(const char *path)
 	return found;
 }
 
+/* Under the shim, wait (at most 5 s) until the exporter thread has mapped
+ * libunwind: a wait recorded before that has no stack. A fixed sleep was
+ * too short on a loaded machine. */
+static void wait_for_unwinder(void)
+{
+	const char *out = getenv("OTCSHIM_OUTPUT");
+	for (int i = 0; out && *out && i < 100; i++) {
+		FILE *f = fopen("/proc/self/maps", "r");
+		char line[512];
+		int found = 0;
+		while (f && !found && fgets(line, sizeof line, f))
+			found = strstr(line, "libunwind") != NULL;
+		if (f)
+			fclose(f);
+		if (found)
+			return;
+		usleep(50000);
+	}
+}
+
 /* Descriptors on ELF files: see the top. */
 static int elf_fds(void)
 {
@@ -154,7 +174,8 @@ int main(int argc, char **argv)
 	pthread_t t[THREADS];
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(long)i);
-	usleep(200000); /* the exporter thread is up, libunwind loaded */
+	usleep(200000); /* the exporter thread is up */
+	wait_for_unwinder();
 	long before_rss, before_hwm, after_rss, after_hwm;
 	status(&before_rss, &before_hwm);
 	pthread_barrier_wait(&go);
