@@ -94,12 +94,33 @@ static const char *dur(char *b, size_t n, uint64_t ns)
 
 #define D(ns) dur((char[16]){ 0 }, 16, (ns))
 
+/* Columns s takes on a terminal: its characters (bytes that do not continue
+ * a UTF-8 sequence; wide and combining characters are not told apart). */
+static int columns(const char *s, size_t n)
+{
+	int c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return c;
+}
+
+/* The bytes of s that fit in w columns, cut between characters. */
+static size_t fit(const char *s, size_t n, int w)
+{
+	size_t i = 0;
+	for (int c = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && c++ == w)
+			break;
+	return i;
+}
+
 /* Append s clipped to width w (with a trailing '~' when clipped), padded. */
 static void col(ots_buf_t *b, const char *s, int w, int left)
 {
-	int len = (int)strlen(s);
+	size_t n = strlen(s);
+	int len = columns(s, n);
 	if (len > w) {
-		ots_buf_append(b, s, (size_t)(w - 1));
+		ots_buf_append(b, s, fit(s, n, w - 1));
 		ots_buf_puts(b, "~");
 		return;
 	}
@@ -120,9 +141,10 @@ static void line(ots_buf_t *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (n > WIDTH) {
-		tmp[WIDTH - 1] = '~';
-		tmp[WIDTH] = '\0';
+	if (columns(tmp, strlen(tmp)) > WIDTH) {
+		size_t cut = fit(tmp, strlen(tmp), WIDTH - 1);
+		tmp[cut] = '~';
+		tmp[cut + 1] = '\0';
 	}
 	ots_buf_puts(b, tmp);
 	ots_buf_puts(b, "\n");
@@ -130,14 +152,15 @@ static void line(ots_buf_t *b, const char *fmt, ...)
 
 static void rule(ots_buf_t *b, const char *title)
 {
-	char tmp[WIDTH + 1];
+	char tmp[4 * WIDTH + 1];
 	int n = snprintf(tmp, sizeof tmp, "== %s ", title);
 	if (n < 0)
 		n = 0;
-	if (n > WIDTH)
-		n = WIDTH;
-	memset(tmp + n, '=', (size_t)(WIDTH - n));
-	tmp[WIDTH] = '\0';
+	if (n > (int)sizeof tmp - 1)
+		n = (int)sizeof tmp - 1;
+	for (int c = columns(tmp, (size_t)n); c < WIDTH && n < (int)sizeof tmp - 1; c++)
+		tmp[n++] = '=';
+	tmp[n] = '\0';
 	line(b, "%s", tmp);
 }
 
@@ -712,10 +735,19 @@ void ots_report_build(ots_buf_t *out, int json)
 	uint64_t now = ots_unix_ns(ots_mono_ns());
 	uint64_t run = ots_g.root_start_ns && now > ots_g.root_start_ns ? now - ots_g.root_start_ns :
 									  0;
-	if (json)
-		json_report(out, &s, &l, run);
-	else
-		text_report(out, &s, &l, run);
+	if (json) {
+		json_report(out, &s, &l, run); /* UTF-8 by ots_json_string */
+	} else {
+		/* names and frames come from the program: one pass over the
+		 * whole text makes it UTF-8 */
+		ots_buf_t t = { 0 };
+		text_report(&t, &s, &l, run);
+		if (t.oom)
+			out->oom = 1;
+		else if (t.len)
+			ots_buf_put_utf8(out, t.data, t.len);
+		ots_buf_free(&t);
+	}
 	snap_free(&s);
 	ots_sym_release();
 }

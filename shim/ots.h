@@ -190,6 +190,24 @@ int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char
 			     void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* shim/utf8.c: well-formed UTF-8, and U+FFFD for what is not. Used by every
+ * encoder on every string it writes; n is a length in bytes, no NUL needed. */
+
+#define OTS_UTF8_REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
+/* Length of the longest well-formed prefix of s[0..n): n when all of it is.
+ * When shorter, *bad (if not NULL) is the length (1 to 3) of the maximal
+ * subpart of an ill-formed sequence found there, the bytes that one U+FFFD
+ * replaces. Eight ASCII bytes at a time. */
+size_t ots_utf8_prefix(const char *s, size_t n, size_t *bad);
+/* Size of s[0..n) once each maximal subpart is replaced by U+FFFD. */
+size_t ots_utf8_fixed_len(const char *s, size_t n);
+/* Write that (ots_utf8_fixed_len bytes, no NUL) to dst; returns its end. */
+char *ots_utf8_fix(char *dst, const char *s, size_t n);
+/* Where to cut s at or before byte n without splitting a character
+ * (s[n] must be readable): n, or up to 3 bytes before. */
+size_t ots_utf8_clip(const char *s, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* shim/log.c: signal-safe, capped logging to stderr. */
 
 /* write(2) all of buf, looping on EINTR and short writes, never raising

@@ -252,6 +252,37 @@ Test(report, nothing_to_report_is_one_line)
 	free(j);
 }
 
+/* A program name that is not UTF-8, and one of 63 two-byte characters: the
+ * text is UTF-8 and its lines fit 100 columns, counted in characters; the
+ * JSON form carries the name mended too */
+Test(report, text_is_utf8_and_clipped_by_columns)
+{
+	scenario();
+	snprintf(ots_g.exe_name, sizeof ots_g.exe_name, "caf\xe9");
+	char *t = build(0);
+	cr_assert(strstr(t, "== otcshim report: caf\xef\xbf\xbd (pid "), "%s", t);
+	cr_assert_eq(ots_utf8_prefix(t, strlen(t), NULL), strlen(t));
+	free(t);
+	char *j = build(1);
+	cr_assert_eq(ots_utf8_prefix(j, strlen(j), NULL), strlen(j));
+	free(j);
+	size_t n = 0;
+	while (n + 2 < sizeof ots_g.exe_name)
+		n += (size_t)snprintf(ots_g.exe_name + n, sizeof ots_g.exe_name - n, "\xc3\xa9");
+	t = build(0);
+	cr_assert_eq(ots_utf8_prefix(t, strlen(t), NULL), strlen(t), "%s", t);
+	for (char *p = t; *p;) {
+		size_t len = strcspn(p, "\n"), cols = 0;
+		for (size_t i = 0; i < len; i++)
+			cols += ((unsigned char)p[i] & 0xc0) != 0x80;
+		cr_assert_leq(cols, 100, "%zu columns: %.*s", cols, (int)len, p);
+		p += len + (p[len] == '\n');
+	}
+	/* 63 characters fit, though their 126 bytes would not */
+	cr_assert(strstr(t, ots_g.exe_name), "the name is whole: %s", t);
+	free(t);
+}
+
 static const char *report_path;
 static const char *env_report(const char *name)
 {
