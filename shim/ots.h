@@ -189,6 +189,11 @@ char *ots_config_pct_decode(const char *src, size_t len);
 int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char *v, void *arg),
 			     void *arg);
 
+/* W3C tracestate (Trace Context, level 1): at most 512 characters and 32
+ * list-members, keys well-formed and distinct, values printable ASCII without
+ * ',' and '='. 0, or -EINVAL with *why (if not NULL) saying what is wrong. */
+int ots_config_parse_tracestate(const char *s, const char **why);
+
 /* ------------------------------------------------------------------------ */
 /* shim/utf8.c: well-formed UTF-8, and U+FFFD for what is not. Used by every
  * encoder on every string it writes; n is a length in bytes, no NUL needed. */
