@@ -256,8 +256,9 @@ static int thr_cmp(const void *a, const void *b)
 	return x->t.tid - y->t.tid;
 }
 
-/* A thread's name: its start routine ("worker_main", or "pigz+0x7000" in a
- * stripped program), "main", or the kernel's name of a thread still alive. */
+/* A thread's name: its start routine ("worker_main"), else in a stripped
+ * program the name it gave itself ("pool-7") or "pigz+0x7000", "main", or
+ * the kernel's name of a thread still alive. */
 static const char *thread_name(ots_arena_t *a, const ots_lockstat_thread_t *t)
 {
 	if (t->routine) {
@@ -265,6 +266,9 @@ static const char *thread_name(ots_arena_t *a, const ots_lockstat_thread_t *t)
 		ots_sym_info(t->routine, &si);
 		if (si.function)
 			return ots_arena_strdup(a, si.function);
+		const char *own = ots_thread_own_name(t->name);
+		if (own)
+			return ots_arena_strdup(a, own);
 		if (si.module)
 			return ots_arena_printf(a, "%s+0x%llx", si.module,
 						(unsigned long long)si.module_offset);
@@ -461,7 +465,7 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 {
 	uint64_t any_lost = l->pool + l->export_failed + l->queue + l->rejected + l->pending +
 			    l->stacks_short + l->stacks_unloaded + l->ls.locks + l->ls.stacks + l->ls.threads;
-	const char *exe = ots_g.exe_name[0] ? ots_g.exe_name : "?";
+	const char *exe = ots_command_name();
 	if (!s->nobjs && !any_lost) {
 		/* nothing to show: one line, so that the many short-lived processes
 		 * of a script run under the shim stay quiet */
@@ -669,6 +673,7 @@ static void json_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		int g = 1;
 		ots_buf_puts(b, "{");
 		json_u64(b, "pid", (uint64_t)getpid(), &g);
+		json_str(b, "command", ots_command_name(), &g);
 		json_str(b, "executable", ots_g.exe_name, &g);
 		json_str(b, "path", ots_g.exe_path, &g);
 		json_u64(b, "duration_ns", run_ns, &g);
