@@ -40,6 +40,19 @@ int ots_config_parse_bool(const char *s, int *out)
 	return -EINVAL;
 }
 
+int ots_config_parse_flag(const char *s, int *out)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on" };
+	static const char *const no[] = { "false", "0", "no", "off" };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	while (isspace((unsigned char)*s))
@@ -362,11 +375,17 @@ static void count_cb(const char *k, const char *v, void *arg)
 
 /* --- readers: one warning per bad variable, default kept ------------------ */
 
+/* The OpenTelemetry variables are true or false, as the specification says;
+ * ours also take 1/0, yes/no and on/off, as people type them. */
 static void read_bool(const char *name, int *dst)
 {
 	const char *v = getenv_nonempty(name);
-	if (v && ots_config_parse_bool(v, dst) < 0) {
-		OTS_WARN("%s=\"%s\" is not true or false; using false", name, v);
+	if (!v)
+		return;
+	int ours = !strncmp(name, "OTCSHIM_", 8);
+	if ((ours ? ots_config_parse_flag(v, dst) : ots_config_parse_bool(v, dst)) < 0) {
+		OTS_WARN("%s=\"%s\" is not %s; using false", name, v,
+			 ours ? "true or false (1/0, yes/no, on/off)" : "true or false");
 		*dst = 0;
 	}
 }

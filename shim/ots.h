@@ -180,6 +180,8 @@ void ots_config_free(void);
  * leaves *out untouched on failure. */
 int ots_config_parse_duration(const char *s, uint64_t default_unit_ns, uint64_t *out);
 int ots_config_parse_bool(const char *s, int *out);
+/* The same, also 1/0, yes/no, on/off (otcshim's own variables). */
+int ots_config_parse_flag(const char *s, int *out);
 int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 int ots_config_parse_hooks(const char *s, uint32_t *out);
 /* Percent-decode src into a new malloc'd string; NULL on bad encoding. */

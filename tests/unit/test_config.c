@@ -95,6 +95,28 @@ Test(config, sdk_disabled_bool_rules, .init = cr_redirect_stderr)
 	cr_assert(strstr(stderr_text(), "OTEL_SDK_DISABLED=\"yes\""), "a warning names the value");
 }
 
+/* before: OTCSHIM_DEBUG=1 was "not true or false" */
+Test(config, otcshim_flags_take_1_yes_on, .init = cr_redirect_stderr)
+{
+	static const struct {
+		const char *v;
+		int want;
+	} cases[] = { { "1", 1 }, { "yes", 1 }, { "ON", 1 }, { "true", 1 },
+		      { "0", 0 }, { "No", 0 }, { "off", 0 }, { "false", 0 } };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		reset();
+		env_set("OTCSHIM_DEBUG", cases[i].v);
+		load();
+		cr_assert_eq(ots_cfg.debug, cases[i].want, "OTCSHIM_DEBUG=%s", cases[i].v);
+	}
+	reset();
+	env_set("OTCSHIM_DEBUG", "2");
+	load();
+	cr_assert_eq(ots_cfg.debug, 0);
+	cr_assert(strstr(stderr_text(), "OTCSHIM_DEBUG=\"2\" is not true or false (1/0"), "%s",
+		  stderr_text());
+}
+
 Test(config, durations_with_units)
 {
 	uint64_t v = 7;
