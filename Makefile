@@ -49,7 +49,8 @@ HOOK_SRC := $(wildcard hooks/*.c)
 # the plugins' sources (exporter/plugin.h), and the glue of each side
 SYM_SRC  := exporter/symbols.c exporter/symtab.c exporter/lines.c
 OTLP_SRC := exporter/http.c exporter/otlp_pb.c
-PLUG_COMMON := exporter/buf.c exporter/plugin.c
+# (shim/utf8.c has no state: each plugin carries its own copy, for buf.c)
+PLUG_COMMON := exporter/buf.c exporter/plugin.c shim/utf8.c
 EXP_SRC  := $(filter-out exporter/load.c exporter/plugin.c exporter/send.c,$(wildcard exporter/*.c))
 LIGHT_EXP := $(filter-out $(SYM_SRC) $(OTLP_SRC),$(EXP_SRC)) exporter/load.c
 PB_OBJ   := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PB_C))
@@ -67,7 +68,7 @@ OTLP_SO  := $(BUILD)/libotcshim-otlp.so
 SENDER   := $(BUILD)/otcshim-send
 # the helper that sends a single-threaded process's last spans (exporter/relay.c)
 SEND_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,exporter/send.c exporter/wire.c exporter/buf.c \
-            shim/config.c)
+            shim/config.c shim/utf8.c)
 PLUGINS  := $(SYM_SO) $(OTLP_SO) $(SENDER)
 # every undefined symbol is an error, except in sanitizer builds (the
 # runtime's symbols come from the preloaded runtime)

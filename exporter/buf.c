@@ -41,6 +41,21 @@ void ots_buf_puts(ots_buf_t *b, const char *s)
 	ots_buf_append(b, s, strlen(s));
 }
 
+void ots_buf_put_utf8(ots_buf_t *b, const char *s, size_t n)
+{
+	size_t ok = ots_utf8_prefix(s, n, NULL);
+	if (ots_likely(ok == n)) {
+		ots_buf_append(b, s, n);
+		return;
+	}
+	size_t len = ots_utf8_fixed_len(s, n);
+	ots_buf_reserve(b, len + 1);
+	if (b->oom)
+		return;
+	b->len = (size_t)(ots_utf8_fix(b->data + b->len, s, n) - b->data);
+	b->data[b->len] = '\0';
+}
+
 void ots_buf_printf(ots_buf_t *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -26,6 +26,8 @@ typedef struct ots_buf {
 void ots_buf_reserve(ots_buf_t *b, size_t extra);
 void ots_buf_append(ots_buf_t *b, const void *p, size_t n);
 void ots_buf_puts(ots_buf_t *b, const char *s);
+/* Append s[0..n) with U+FFFD for what is not well-formed UTF-8. */
+void ots_buf_put_utf8(ots_buf_t *b, const char *s, size_t n);
 void ots_buf_printf(ots_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ots_buf_free(ots_buf_t *b);
 static inline void ots_buf_reset(ots_buf_t *b)

@@ -88,6 +88,7 @@ static _Atomic int running;       /* 0 no thread, 1 starting/running */
 static _Atomic int wake_fd = -1;  /* eventfd the thread sleeps on */
 static _Atomic int kicked;        /* a wake-up is already pending */
 static _Atomic uint32_t finished; /* futex word: 1 when the final flush is done */
+static _Atomic int at_rest;     /* it ran the final flush and waits for the exit */
 static _Atomic int stop_req;
 static _Atomic uint32_t fork_hold; /* futex word: forks under way in other threads */
 static _Atomic uint32_t parked;   /* futex word: 1 while the thread waits out a fork */
@@ -381,13 +382,22 @@ static void *exporter_main(void *arg)
 	if (atomic_load(&stop_req) == STOP_FLUSH && contained_final(0))
 		goto abandoned;
 done:
-	atomic_store(&finished, 1);
-	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-	return NULL;
+	if (atomic_load(&stop_req) != STOP_FLUSH) {
+		atomic_store(&finished, 1);
+		futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		return NULL; /* stopped, to be joined (ots_exporter_quit) */
+	}
+	/* The final flush of a process that is exiting: this thread never ends.
+	 * Ending would count it out of glibc's threads, and when the exit is
+	 * glibc's own (the program's last thread ended, so the count was zero
+	 * until the flush started this thread) the count would reach zero again
+	 * and this thread would call exit(0) too, running its stdio cleanup
+	 * while the first exit still runs the host's handlers: their output
+	 * written twice. It waits here, like an abandoned one, for the exit. */
 abandoned:
-	/* whatever the fault left behind (a held lock, a broken heap object)
-	 * stays untouched: no return through thread-exit destructors, just
-	 * wait here for the process to end */
+	/* and after a fault, whatever it left behind (a held lock, a broken heap
+	 * object) stays untouched: no return through thread-exit destructors */
+	atomic_store(&at_rest, 1);
 	atomic_store(&finished, 1);
 	futex(&finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 	{
@@ -449,8 +459,9 @@ void ots_exporter_start(void)
 
 int ots_exporter_quit(uint64_t timeout_ns)
 {
-	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_thr))
-		return 0;
+	if (!atomic_load(&running) || pthread_equal(pthread_self(), exporter_thr) ||
+	    atomic_load(&at_rest))
+		return 0; /* none, this one, or one parked until the exit ends */
 	ots_reentry_enter();
 	atomic_store(&stop_req, STOP_QUIT);
 	int fd = atomic_load(&wake_fd);
@@ -638,6 +649,7 @@ void ots_exporter_stop(uint64_t timeout_ns)
 void ots_exporter_reset_after_fork(void)
 {
 	atomic_store(&running, 0);
+	atomic_store(&at_rest, 0);
 	atomic_store(&stop_req, STOP_NONE);
 	atomic_store(&finished, 0);
 	atomic_store(&sync_done, atomic_load(&sync_req));

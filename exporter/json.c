@@ -9,14 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-void ots_json_string(ots_buf_t *out, const char *s)
+/* Append s[0..n), escaped: quote, backslash and the control characters. */
+static void escape(ots_buf_t *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	ots_buf_reserve(out, strlen(s) + 2);
-	ots_buf_append(out, "\"", 1);
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	const unsigned char *run = p;
-	for (; *p; p++) {
+	for (; p < end; p++) {
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
 		ots_buf_append(out, run, (size_t)(p - run));
@@ -46,6 +45,22 @@ void ots_json_string(ots_buf_t *out, const char *s)
 		run = p + 1;
 	}
 	ots_buf_append(out, run, (size_t)(p - run));
+}
+
+/* JSON text must be UTF-8 (RFC 8259): each well-formed run is escaped as it
+ * is, each ill-formed subpart between them becomes U+FFFD (shim/utf8.c). */
+void ots_json_string(ots_buf_t *out, const char *s)
+{
+	size_t n = strlen(s), ok, bad = 0;
+	ots_buf_reserve(out, n + 2);
+	ots_buf_append(out, "\"", 1);
+	while ((ok = ots_utf8_prefix(s, n, &bad)) < n) {
+		escape(out, s, ok);
+		ots_buf_append(out, OTS_UTF8_REPLACEMENT, 3);
+		s += ok + bad;
+		n -= ok + bad;
+	}
+	escape(out, s, n);
 	ots_buf_append(out, "\"", 1);
 }
 

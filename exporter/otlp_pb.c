@@ -150,6 +150,36 @@ static uint8_t *put_le(uint8_t *p, uint64_t v, int n)
 	return p + n;
 }
 
+/* Strings. Protobuf strings must be UTF-8 (a receiver may reject the whole
+ * request otherwise), so each is measured as it will be written: with U+FFFD
+ * for what is ill-formed (shim/utf8.c). Its cache entry is that length, with
+ * STR_FIXED set in the rare case where the bytes differ from the string's
+ * own and pass 2 must write them through ots_utf8_fix. */
+#define STR_FIXED ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+static inline __attribute__((always_inline)) size_t str_push(const char *str)
+{
+	size_t n = strlen(str);
+	if (ots_likely(ots_utf8_prefix(str, n, NULL) == n)) {
+		cache_push(n);
+		return n;
+	}
+	size_t len = ots_utf8_fixed_len(str, n);
+	cache_push(len | STR_FIXED);
+	return len;
+}
+
+/* Length prefix and bytes of a string measured by str_push. */
+static inline __attribute__((always_inline)) uint8_t *str_write(uint8_t *p, const char *str)
+{
+	size_t v = cache[cache_pos++], len = v & ~STR_FIXED;
+	p = put_varint(p, len);
+	if (ots_unlikely(v & STR_FIXED))
+		return (uint8_t *)ots_utf8_fix((char *)p, str, strlen(str));
+	memcpy(p, str, len);
+	return p + len;
+}
+
 static uint64_t zigzag32(int32_t v)
 {
 	return (uint32_t)((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
@@ -346,8 +376,7 @@ static size_t elem_size(const ProtobufCFieldDescriptor *f, const void *m)
 		return 8;
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *str = *(char *const *)m;
-		size_t len = str ? strlen(str) : 0;
-		cache_push(len);
+		size_t len = str_push(str ? str : "");
 		return varint_len(len) + len;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
@@ -435,11 +464,8 @@ static uint8_t *elem_pack(const ProtobufCFieldDescriptor *f, const void *m, uint
 		return put_le(p, v, 8);
 	}
 	case PROTOBUF_C_TYPE_STRING: {
-		size_t len = cache[cache_pos++];
-		p = put_varint(p, len);
-		if (len)
-			memcpy(p, *(char *const *)m, len);
-		return p + len;
+		const char *str = *(char *const *)m;
+		return str_write(p, str ? str : "");
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = m;
@@ -473,15 +499,13 @@ static size_t av_size(const pb_av_t *av)
 {
 	switch (av->value_case) {
 	case AV_(STRING_VALUE): {
-		cache_push(0);
-		size_t len = av->string_value ? strlen(av->string_value) : 0;
-		if (!av->string_value) {
-			cache[cache_len - 1] = 0;
+		size_t slot = cache_push(0);
+		if (!av->string_value)
 			return 0;
-		}
-		cache_push(len);
+		size_t len = str_push(av->string_value);
 		size_t sz = 1 + varint_len(len) + len;
-		cache[cache_len - 2] = sz;
+		if (slot < cache_len)
+			cache[slot] = sz;
 		return sz;
 	}
 	case AV_(INT_VALUE): {
@@ -504,8 +528,7 @@ static size_t kv_size(const pb_kv_t *kv)
 {
 	size_t slot = cache_push(0), sz = 0;
 	if (kv->key && *kv->key) {
-		size_t len = strlen(kv->key);
-		cache_push(len);
+		size_t len = str_push(kv->key);
 		sz += 1 + varint_len(len) + len;
 	}
 	if (kv->value) {
@@ -524,11 +547,8 @@ static uint8_t *av_pack(const pb_av_t *av, uint8_t *p)
 		cache_pos++;
 		if (!av->string_value)
 			return p;
-		size_t len = cache[cache_pos++];
 		*p++ = 0x0a;
-		p = put_varint(p, len);
-		memcpy(p, av->string_value, len);
-		return p + len;
+		return str_write(p, av->string_value);
 	}
 	case AV_(INT_VALUE):
 		cache_pos++;
@@ -555,11 +575,8 @@ static uint8_t *kv_pack(const pb_kv_t *kv, uint8_t *p)
 {
 	cache_pos++;
 	if (kv->key && *kv->key) {
-		size_t len = cache[cache_pos++];
 		*p++ = 0x0a;
-		p = put_varint(p, len);
-		memcpy(p, kv->key, len);
-		p += len;
+		p = str_write(p, kv->key);
 	}
 	if (kv->value) {
 		*p++ = 0x12;
@@ -575,8 +592,7 @@ static size_t str_size(const char *str)
 {
 	if (!str || !*str)
 		return 0;
-	size_t len = strlen(str);
-	cache_push(len);
+	size_t len = str_push(str);
 	return 1 + varint_len(len) + len;
 }
 
@@ -641,11 +657,8 @@ static uint8_t *put_str(uint8_t *p, uint8_t tag, const char *str)
 {
 	if (!str || !*str)
 		return p;
-	size_t len = cache[cache_pos++];
 	*p++ = tag;
-	p = put_varint(p, len);
-	memcpy(p, str, len);
-	return p + len;
+	return str_write(p, str);
 }
 
 static uint8_t *put_sub(uint8_t *p, uint8_t tag, const ProtobufCMessage *sub, int kv)

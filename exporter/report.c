@@ -94,12 +94,33 @@ static const char *dur(char *b, size_t n, uint64_t ns)
 
 #define D(ns) dur((char[16]){ 0 }, 16, (ns))
 
+/* Columns s takes on a terminal: its characters (bytes that do not continue
+ * a UTF-8 sequence; wide and combining characters are not told apart). */
+static int columns(const char *s, size_t n)
+{
+	int c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return c;
+}
+
+/* The bytes of s that fit in w columns, cut between characters. */
+static size_t fit(const char *s, size_t n, int w)
+{
+	size_t i = 0;
+	for (int c = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && c++ == w)
+			break;
+	return i;
+}
+
 /* Append s clipped to width w (with a trailing '~' when clipped), padded. */
 static void col(ots_buf_t *b, const char *s, int w, int left)
 {
-	int len = (int)strlen(s);
+	size_t n = strlen(s);
+	int len = columns(s, n);
 	if (len > w) {
-		ots_buf_append(b, s, (size_t)(w - 1));
+		ots_buf_append(b, s, fit(s, n, w - 1));
 		ots_buf_puts(b, "~");
 		return;
 	}
@@ -120,9 +141,10 @@ static void line(ots_buf_t *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (n > WIDTH) {
-		tmp[WIDTH - 1] = '~';
-		tmp[WIDTH] = '\0';
+	if (columns(tmp, strlen(tmp)) > WIDTH) {
+		size_t cut = fit(tmp, strlen(tmp), WIDTH - 1);
+		tmp[cut] = '~';
+		tmp[cut + 1] = '\0';
 	}
 	ots_buf_puts(b, tmp);
 	ots_buf_puts(b, "\n");
@@ -130,14 +152,15 @@ static void line(ots_buf_t *b, const char *fmt, ...)
 
 static void rule(ots_buf_t *b, const char *title)
 {
-	char tmp[WIDTH + 1];
+	char tmp[4 * WIDTH + 1];
 	int n = snprintf(tmp, sizeof tmp, "== %s ", title);
 	if (n < 0)
 		n = 0;
-	if (n > WIDTH)
-		n = WIDTH;
-	memset(tmp + n, '=', (size_t)(WIDTH - n));
-	tmp[WIDTH] = '\0';
+	if (n > (int)sizeof tmp - 1)
+		n = (int)sizeof tmp - 1;
+	for (int c = columns(tmp, (size_t)n); c < WIDTH && n < (int)sizeof tmp - 1; c++)
+		tmp[n++] = '=';
+	tmp[n] = '\0';
 	line(b, "%s", tmp);
 }
 
@@ -233,8 +256,9 @@ static int thr_cmp(const void *a, const void *b)
 	return x->t.tid - y->t.tid;
 }
 
-/* A thread's name: its start routine ("worker_main", or "pigz+0x7000" in a
- * stripped program), "main", or the kernel's name of a thread still alive. */
+/* A thread's name: its start routine ("worker_main"), else in a stripped
+ * program the name it gave itself ("pool-7") or "pigz+0x7000", "main", or
+ * the kernel's name of a thread still alive. */
 static const char *thread_name(ots_arena_t *a, const ots_lockstat_thread_t *t)
 {
 	if (t->routine) {
@@ -242,6 +266,9 @@ static const char *thread_name(ots_arena_t *a, const ots_lockstat_thread_t *t)
 		ots_sym_info(t->routine, &si);
 		if (si.function)
 			return ots_arena_strdup(a, si.function);
+		const char *own = ots_thread_own_name(t->name);
+		if (own)
+			return ots_arena_strdup(a, own);
 		if (si.module)
 			return ots_arena_printf(a, "%s+0x%llx", si.module,
 						(unsigned long long)si.module_offset);
@@ -438,7 +465,7 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 {
 	uint64_t any_lost = l->pool + l->export_failed + l->queue + l->rejected + l->pending +
 			    l->stacks_short + l->stacks_unloaded + l->ls.locks + l->ls.stacks + l->ls.threads;
-	const char *exe = ots_g.exe_name[0] ? ots_g.exe_name : "?";
+	const char *exe = ots_command_name();
 	if (!s->nobjs && !any_lost) {
 		/* nothing to show: one line, so that the many short-lived processes
 		 * of a script run under the shim stay quiet */
@@ -646,6 +673,7 @@ static void json_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		int g = 1;
 		ots_buf_puts(b, "{");
 		json_u64(b, "pid", (uint64_t)getpid(), &g);
+		json_str(b, "command", ots_command_name(), &g);
 		json_str(b, "executable", ots_g.exe_name, &g);
 		json_str(b, "path", ots_g.exe_path, &g);
 		json_u64(b, "duration_ns", run_ns, &g);
@@ -712,10 +740,19 @@ void ots_report_build(ots_buf_t *out, int json)
 	uint64_t now = ots_unix_ns(ots_mono_ns());
 	uint64_t run = ots_g.root_start_ns && now > ots_g.root_start_ns ? now - ots_g.root_start_ns :
 									  0;
-	if (json)
-		json_report(out, &s, &l, run);
-	else
-		text_report(out, &s, &l, run);
+	if (json) {
+		json_report(out, &s, &l, run); /* UTF-8 by ots_json_string */
+	} else {
+		/* names and frames come from the program: one pass over the
+		 * whole text makes it UTF-8 */
+		ots_buf_t t = { 0 };
+		text_report(&t, &s, &l, run);
+		if (t.oom)
+			out->oom = 1;
+		else if (t.len)
+			ots_buf_put_utf8(out, t.data, t.len);
+		ots_buf_free(&t);
+	}
 	snap_free(&s);
 	ots_sym_release();
 }

@@ -67,6 +67,8 @@ void ots_resource_build(ots_resource_t *r)
 	put_int(r, "process.pid", ots_g.pid);
 	put_str(r, "process.executable.name", ots_g.exe_name);
 	put_str(r, "process.executable.path", ots_g.exe_path);
+	if (ots_g.command[0])
+		put_str(r, "process.command", ots_g.command);
 	char host[256] = "";
 	if (gethostname(host, sizeof host - 1) == 0 && host[0])
 		put_str(r, "host.name", host);

@@ -154,8 +154,16 @@ static void wait_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 static void thread_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 {
 	const char *fn = r->obj ? ots_sym_function(r->obj) : NULL;
-	s->name = fn ? ots_arena_printf(arena, "thread %s", fn) :
-		       ots_arena_printf(arena, "thread 0x%llx", (unsigned long long)r->obj);
+	/* With no symbol (a stripped program), the thread's own name says more
+	 * than an address; a name it merely inherited from the process is not
+	 * its own. */
+	const char *own = ots_thread_own_name(r->name);
+	if (fn)
+		s->name = ots_arena_printf(arena, "thread %s", fn);
+	else if (own)
+		s->name = ots_arena_printf(arena, "thread %s", own);
+	else
+		s->name = ots_arena_printf(arena, "thread 0x%llx", (unsigned long long)r->obj);
 	ots_span_attr_int(s, "thread.id", r->tid);
 	if (r->name[0])
 		ots_span_attr_str(s, "thread.name", ots_arena_strdup(arena, r->name));
@@ -194,7 +202,7 @@ static void thread_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 
 static void process_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 {
-	s->name = ots_arena_printf(arena, "process %s", ots_g.exe_name);
+	s->name = ots_arena_printf(arena, "process %s", ots_command_name());
 	ots_span_attr_int(s, "process.pid", (int64_t)r->obj);
 	ots_span_attr_int(s, "thread.id", r->tid);
 	if (ots_cfg.tracestate && r->parent_span_id)

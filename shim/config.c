@@ -40,6 +40,19 @@ int ots_config_parse_bool(const char *s, int *out)
 	return -EINVAL;
 }
 
+int ots_config_parse_flag(const char *s, int *out)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on" };
+	static const char *const no[] = { "false", "0", "no", "off" };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	while (isspace((unsigned char)*s))
@@ -236,6 +249,123 @@ int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char
 	return bad ? -EINVAL : count;
 }
 
+/* --- TRACESTATE (W3C Trace Context, level 1) ----------------------------
+ *
+ *   list        = list-member 0*31( OWS "," OWS list-member )
+ *   list-member = key "=" value / OWS           (an empty member is ignored)
+ *   key         = lcalpha 0*255( keychr )
+ *               / ( lcalpha / DIGIT ) 0*240( keychr ) "@" lcalpha 0*13( keychr )
+ *   keychr      = lcalpha / DIGIT / "_" / "-" / "*" / "/"
+ *   value       = 0*255( %x20 / nblk ) nblk,  nblk = %x21-7E but "," and "="
+ *
+ * and the whole at most 512 characters, each key once. */
+#define TS_MAX_LEN 512
+#define TS_MAX_MEMBERS 32
+
+static int is_lcalpha(int c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static int is_keychr(int c)
+{
+	return is_lcalpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' ||
+	       c == '/';
+}
+
+/* A run of keychr of 1 to max characters whose first satisfies first(). */
+static int key_part(const char *p, size_t n, size_t max, int (*first)(int))
+{
+	if (!n || n > max || !first((unsigned char)p[0]))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!is_keychr((unsigned char)p[i]))
+			return 0;
+	return 1;
+}
+
+static int is_tenant_first(int c)
+{
+	return is_lcalpha(c) || (c >= '0' && c <= '9');
+}
+
+static int ts_key(const char *k, size_t n)
+{
+	const char *at = memchr(k, '@', n);
+	if (!at)
+		return key_part(k, n, 256, is_lcalpha);
+	size_t t = (size_t)(at - k);
+	return key_part(k, t, 241, is_tenant_first) &&
+	       key_part(at + 1, n - t - 1, 14, is_lcalpha);
+}
+
+static int ts_value(const char *v, size_t n)
+{
+	if (!n || n > 256 || v[n - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c < 0x20 || c > 0x7e || c == ',' || c == '=')
+			return 0;
+	}
+	return 1;
+}
+
+static int is_ows(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int ots_config_parse_tracestate(const char *s, const char **why)
+{
+	struct {
+		const char *p;
+		size_t n;
+	} keys[TS_MAX_MEMBERS];
+	int nkeys = 0;
+	const char *dummy;
+	if (!why)
+		why = &dummy;
+	if (strlen(s) > TS_MAX_LEN) {
+		*why = "longer than 512 characters";
+		return -EINVAL;
+	}
+	for (const char *p = s;; p++) {
+		const char *e = strchrnul(p, ',');
+		const char *b = p;
+		while (b < e && is_ows((unsigned char)*b))
+			b++;
+		while (e > b && is_ows((unsigned char)e[-1]))
+			e--;
+		if (b < e) {
+			const char *eq = memchr(b, '=', (size_t)(e - b));
+			size_t kn = eq ? (size_t)(eq - b) : 0;
+			if (!eq || !ts_key(b, kn)) {
+				*why = "a key is not lowercase key or tenant@system";
+				return -EINVAL;
+			}
+			if (!ts_value(eq + 1, (size_t)(e - eq - 1))) {
+				*why = "a value is not 1 to 256 printable characters";
+				return -EINVAL;
+			}
+			if (nkeys == TS_MAX_MEMBERS) {
+				*why = "more than 32 list-members";
+				return -EINVAL;
+			}
+			for (int i = 0; i < nkeys; i++)
+				if (keys[i].n == kn && !memcmp(keys[i].p, b, kn)) {
+					*why = "a key appears twice";
+					return -EINVAL;
+				}
+			keys[nkeys].p = b;
+			keys[nkeys++].n = kn;
+		}
+		p = strchrnul(p, ',');
+		if (!*p)
+			return 0;
+	}
+}
+
 static void count_cb(const char *k, const char *v, void *arg)
 {
 	(void)k;
@@ -245,11 +375,17 @@ static void count_cb(const char *k, const char *v, void *arg)
 
 /* --- readers: one warning per bad variable, default kept ------------------ */
 
+/* The OpenTelemetry variables are true or false, as the specification says;
+ * ours also take 1/0, yes/no and on/off, as people type them. */
 static void read_bool(const char *name, int *dst)
 {
 	const char *v = getenv_nonempty(name);
-	if (v && ots_config_parse_bool(v, dst) < 0) {
-		OTS_WARN("%s=\"%s\" is not true or false; using false", name, v);
+	if (!v)
+		return;
+	int ours = !strncmp(name, "OTCSHIM_", 8);
+	if ((ours ? ots_config_parse_flag(v, dst) : ots_config_parse_bool(v, dst)) < 0) {
+		OTS_WARN("%s=\"%s\" is not %s; using false", name, v,
+			 ours ? "true or false (1/0, yes/no, on/off)" : "true or false");
 		*dst = 0;
 	}
 }
@@ -520,7 +656,14 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 		c->bsp_max_batch = c->bsp_max_queue;
 	}
 	c->traceparent = dup_or_null(getenv_nonempty("TRACEPARENT"));
-	c->tracestate = dup_or_null(getenv_nonempty("TRACESTATE"));
+	if ((v = getenv_nonempty("TRACESTATE"))) {
+		const char *why;
+		if (ots_config_parse_tracestate(v, &why) < 0)
+			OTS_WARN("TRACESTATE is not a W3C tracestate (%s); dropped: \"%s\"", why,
+				 v);
+		else
+			c->tracestate = strdup(v);
+	}
 }
 
 void ots_config_free(void)

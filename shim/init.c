@@ -12,10 +12,12 @@
 #include "ots.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <string.h>
@@ -73,21 +75,43 @@ int ots_traceparent_parse(const char *s, uint8_t trace_id[16], uint64_t *span_id
 	return 0;
 }
 
+/* Copy src into dst (size n, NUL-terminated, cut if need be), each control
+ * character as '?', so that no name forges a line of the report. */
+static void copy_printable(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	dst[i] = '\0';
+}
+
+static void base_name(char *dst, size_t n, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	copy_printable(dst, n, base ? base + 1 : path);
+}
+
 static void exe_names(void)
 {
 	ssize_t n = readlink("/proc/self/exe", ots_g.exe_path, sizeof ots_g.exe_path - 1);
 	if (n < 0)
 		n = 0;
 	ots_g.exe_path[n] = '\0';
-	const char *base = strrchr(ots_g.exe_path, '/');
-	base = base ? base + 1 : ots_g.exe_path;
-	if (!*base)
-		base = "unknown";
-	size_t len = strlen(base);
-	if (len >= sizeof ots_g.exe_name)
-		len = sizeof ots_g.exe_name - 1;
-	memcpy(ots_g.exe_name, base, len);
-	ots_g.exe_name[len] = '\0';
+	base_name(ots_g.exe_name, sizeof ots_g.exe_name, ots_g.exe_path);
+	if (!ots_g.exe_name[0])
+		snprintf(ots_g.exe_name, sizeof ots_g.exe_name, "unknown");
+	/* argv[0] as glibc saw it before any constructor ran (a host that
+	 * rewrites its argv later, as setproctitle does, changes nothing here);
+	 * NULL or empty when the process was started with no argv[0]. */
+	const char *argv0 = program_invocation_name;
+	if (argv0 && *argv0) {
+		copy_printable(ots_g.command, sizeof ots_g.command, argv0);
+		base_name(ots_g.command_name, sizeof ots_g.command_name, argv0);
+	}
+	prctl(PR_GET_NAME, ots_g.comm, 0, 0, 0);
+	ots_g.comm[sizeof ots_g.comm - 1] = '\0';
 }
 
 void ots_root_begin(void)

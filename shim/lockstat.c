@@ -69,6 +69,7 @@ typedef struct ls_pair {
 typedef struct ls_thread {
 	_Atomic int32_t tid;
 	_Atomic uint64_t routine;
+	_Atomic uint64_t name[2]; /* the thread's name when it ended (comm, 16 bytes) */
 	_Atomic uint64_t lock_ns, lock_waits, other_ns, other_waits, max_ns;
 } ls_thread_t;
 
@@ -268,7 +269,8 @@ static ls_pair_t *pair_find(uint32_t lock_idx, uint32_t stack_idx, int create)
 	return NULL;
 }
 
-static ls_thread_t *thread_find(int32_t tid)
+/* tid's entry; a new one when insert is set and there is room */
+static ls_thread_t *thread_find(int32_t tid, int insert)
 {
 	if (tid <= 0)
 		return NULL; /* 0 marks a free entry */
@@ -280,6 +282,8 @@ static ls_thread_t *thread_find(int32_t tid)
 			return e;
 		if (k != 0)
 			continue;
+		if (!insert)
+			return NULL;
 		if (atomic_compare_exchange_strong_explicit(&e->tid, &k, tid, memory_order_acq_rel,
 							    memory_order_acquire)) {
 			/* the routine of the thread itself: only its own thread inserts */
@@ -332,7 +336,7 @@ void ots_lockstat_add(const ots_rec_t *r, uint64_t wait_ns)
 	if (!atomic_load_explicit(&dirty, RELAXED))
 		atomic_store_explicit(&dirty, 1, RELAXED);
 
-	ls_thread_t *t = thread_find(r->tid);
+	ls_thread_t *t = thread_find(r->tid, 1);
 	if (t) {
 		if (is_lock_kind(r->op)) {
 			add(&t->lock_ns, wait_ns);
@@ -524,6 +528,17 @@ size_t ots_lockstat_stacks(uintptr_t obj, ots_lockstat_stack_t *out, size_t max)
 	return n;
 }
 
+void ots_lockstat_thread_named(int32_t tid, const char name[16])
+{
+	ls_thread_t *e = thread_find(tid, 0);
+	if (!e)
+		return; /* it never waited: the report does not list it */
+	uint64_t w[2];
+	memcpy(w, name, sizeof w);
+	atomic_store_explicit(&e->name[0], w[0], RELAXED);
+	atomic_store_explicit(&e->name[1], w[1], RELAXED);
+}
+
 size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max)
 {
 	size_t n = 0;
@@ -535,6 +550,10 @@ size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max)
 		ots_lockstat_thread_t *o = &out[n++];
 		o->tid = tid;
 		o->routine = atomic_load_explicit(&e->routine, RELAXED);
+		uint64_t w[2] = { atomic_load_explicit(&e->name[0], RELAXED),
+				  atomic_load_explicit(&e->name[1], RELAXED) };
+		memcpy(o->name, w, sizeof o->name);
+		o->name[sizeof o->name - 1] = '\0';
 		o->lock_ns = atomic_load_explicit(&e->lock_ns, RELAXED);
 		o->lock_waits = atomic_load_explicit(&e->lock_waits, RELAXED);
 		o->other_ns = atomic_load_explicit(&e->other_ns, RELAXED);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -179,6 +180,8 @@ void ots_config_free(void);
  * leaves *out untouched on failure. */
 int ots_config_parse_duration(const char *s, uint64_t default_unit_ns, uint64_t *out);
 int ots_config_parse_bool(const char *s, int *out);
+/* The same, also 1/0, yes/no, on/off (otcshim's own variables). */
+int ots_config_parse_flag(const char *s, int *out);
 int ots_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 int ots_config_parse_hooks(const char *s, uint32_t *out);
 /* Percent-decode src into a new malloc'd string; NULL on bad encoding. */
@@ -188,6 +191,29 @@ char *ots_config_pct_decode(const char *src, size_t len);
  * well-formed members are still delivered). */
 int ots_config_parse_kv_list(const char *s, void (*cb)(const char *k, const char *v, void *arg),
 			     void *arg);
+
+/* W3C tracestate (Trace Context, level 1): at most 512 characters and 32
+ * list-members, keys well-formed and distinct, values printable ASCII without
+ * ',' and '='. 0, or -EINVAL with *why (if not NULL) saying what is wrong. */
+int ots_config_parse_tracestate(const char *s, const char **why);
+
+/* ------------------------------------------------------------------------ */
+/* shim/utf8.c: well-formed UTF-8, and U+FFFD for what is not. Used by every
+ * encoder on every string it writes; n is a length in bytes, no NUL needed. */
+
+#define OTS_UTF8_REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
+/* Length of the longest well-formed prefix of s[0..n): n when all of it is.
+ * When shorter, *bad (if not NULL) is the length (1 to 3) of the maximal
+ * subpart of an ill-formed sequence found there, the bytes that one U+FFFD
+ * replaces. ASCII is checked 16 to 64 bytes at a time. */
+size_t ots_utf8_prefix(const char *s, size_t n, size_t *bad);
+/* Size of s[0..n) once each maximal subpart is replaced by U+FFFD. */
+size_t ots_utf8_fixed_len(const char *s, size_t n);
+/* Write that (ots_utf8_fixed_len bytes, no NUL) to dst; returns its end. */
+char *ots_utf8_fix(char *dst, const char *s, size_t n);
+/* Where to cut s at or before byte n without splitting a character
+ * (s[n] must be readable): n, or up to 3 bytes before. */
+size_t ots_utf8_clip(const char *s, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* shim/log.c: signal-safe, capped logging to stderr. */
@@ -319,13 +345,32 @@ typedef struct ots_global {
 	uint8_t link_trace_id[16]; /* after fork: the parent process's span */
 	uint64_t link_span_id;
 	char exe_path[512];
-	char exe_name[128];
+	char exe_name[128];   /* basename of /proc/self/exe: process.executable.name */
+	char command[256];    /* argv[0] as run, controls as '?': process.command */
+	char command_name[128]; /* its basename: names the root span and the report */
+	char comm[16];        /* the kernel's name for the process when it started */
 	_Atomic int exiting;
 	_Atomic uint32_t segment; /* generation of the current segment (shim/segment.c) */
 	int link_kind;            /* the root's link: 0 as aux says, 2 before a failed exec */
 } ots_global_t;
 
 extern ots_global_t ots_g;
+
+/* A thread's name (comm) if it is its own: set, and not merely the one it
+ * inherited from the process as the kernel named it at exec. NULL if not. */
+static inline const char *ots_thread_own_name(const char *comm)
+{
+	return comm[0] && strncmp(comm, ots_g.comm, sizeof ots_g.comm) != 0 ? comm : NULL;
+}
+
+/* What the root span and the report are called: the command as the user ran
+ * it (a symlink's name, not its target's), else the executable's name. */
+static inline const char *ots_command_name(void)
+{
+	return ots_g.command_name[0] ? ots_g.command_name :
+	       ots_g.exe_name[0]     ? ots_g.exe_name :
+				       "?";
+}
 
 /* Initialise if not done yet; cheap after the first call. */
 void ots_init(void);
@@ -637,6 +682,7 @@ typedef struct ots_lockstat_stack {
 typedef struct ots_lockstat_thread {
 	int tid;
 	uint64_t routine; /* start routine (0: main or not created by pthread_create) */
+	char name[16];    /* its name when it ended, "" while it runs */
 	uint64_t lock_ns, lock_waits;   /* mutex, rwlock, spin */
 	uint64_t other_ns, other_waits; /* cond, sem, join, barrier, once */
 	uint64_t max_ns;
@@ -649,6 +695,8 @@ typedef struct ots_lockstat_lost {
 size_t ots_lockstat_snapshot(ots_lockstat_info_t *out, size_t max);
 /* The distinct waiter stacks of obj, by total wait (desc), at most max. */
 size_t ots_lockstat_stacks(uintptr_t obj, ots_lockstat_stack_t *out, size_t max);
+/* A thread that ends leaves its name (comm) on its entry, if it has one. */
+void ots_lockstat_thread_named(int32_t tid, const char name[16]);
 /* Every thread that waited, in table order. */
 size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max);
 void ots_lockstat_lost(ots_lockstat_lost_t *out);

@@ -173,6 +173,7 @@ void ots_thread_record_end(uint16_t flags)
 	}
 	prctl(PR_GET_NAME, r->name, 0, 0, 0);
 	r->name[sizeof r->name - 1] = '\0';
+	ots_lockstat_thread_named(r->tid, r->name);
 	if (!ots_pool_put_end(r))
 		commit_copy(r);
 	ots_reentry_leave();

@@ -195,10 +195,18 @@ void ots_stack_load(void)
 	if (!bt || !u_getcontext || !u_init_local || !u_step || !u_get_reg) {
 		OTS_WARN("libunwind not found: waits are recorded without stacks");
 	} else {
+#ifdef __SANITIZE_THREAD__
+		/* ThreadSanitizer: libunwind's trace cache frees itself from a
+		 * thread-specific destructor that locks a mutex after TSan has
+		 * torn the thread's state down (a crash in every thread that
+		 * walked). Step by step only: no cache, no key, no destructor. */
+		unw_tls_mod = 0;
+#else
 		/* one whole walk on this thread: libunwind's one-time setup (its
 		 * key, its global caches) happens here */
 		void *buf[2];
 		(void)bt(buf, 2);
+#endif
 		atomic_store_explicit(&unw_bt, bt, memory_order_release);
 	}
 	atomic_store(&load_state, 2);

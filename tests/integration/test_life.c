@@ -329,3 +329,31 @@ Test(life, openssl_hosts_keep_output_and_status)
 		trun_free(&s);
 	}
 }
+
+/* A daemon-style main (pthread_exit while a worker runs) with OTLP on: the
+ * last worker's end makes glibc call exit(0), and the final flush runs on
+ * an exporter thread started then. Before, that thread's own end took
+ * glibc's thread count to zero a second time and called exit(0) again,
+ * whose stdio cleanup wrote the host's atexit line a second time (one run
+ * in five or so). Twenty runs, each compared line by line with native. */
+Test(life, main_pthread_exit_output_once_with_otlp, .timeout = 120)
+{
+	setenv("OTS_TEST_TIMEOUT", "15", 1);
+	const char *argv[] = { "progs/main_pthread_exit", NULL };
+	trun_t n;
+	cr_assert_eq(trun(&n, argv, NULL, 0), 0);
+	cr_assert_eq(n.exit_code, 0);
+	/* a closed port on 127.0.0.1: refused at once, the flush is real */
+	const char *env[] = { "OTEL_TRACES_EXPORTER=otlp",
+			      "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9",
+			      "OTCSHIM_SHUTDOWN_TIMEOUT=2s", NULL };
+	for (int i = 0; i < 20; i++) {
+		trun_t s;
+		cr_assert_eq(trun(&s, argv, env, 1), 0);
+		cr_assert_eq(s.exit_code, 0, "run %d: %s\n%s", i, trun_status(&s), s.err);
+		cr_assert_str_eq(s.out, n.out, "run %d: output differs from native", i);
+		unlink(s.outfile);
+		trun_free(&s);
+	}
+	trun_free(&n);
+}

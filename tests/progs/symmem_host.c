@@ -29,6 +29,11 @@ static pthread_mutex_t bucket_locks[4] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MU
 					   PTHREAD_MUTEX_INITIALIZER };
 static pthread_mutex_t *heap_lock;
 static pthread_barrier_t go;
+/* every round starts together: threads id and id + 3 are then in the same
+ * function at once, so each of the three locks is contended every round
+ * (left to drift, the threads could fall into a convoy on table_lock that
+ * never contended the other two, and a run had no heap lock to name) */
+static pthread_barrier_t round_start;
 static int rounds = 60;
 static volatile long work;
 
@@ -67,6 +72,7 @@ static void *worker(void *arg)
 	int id = (int)(long)arg;
 	pthread_barrier_wait(&go);
 	for (int r = 0; r < rounds; r++) {
+		pthread_barrier_wait(&round_start);
 		switch ((r + id) % 3) {
 		case 0:
 			table_update();
@@ -171,6 +177,7 @@ int main(int argc, char **argv)
 	heap_lock = malloc(sizeof *heap_lock);
 	pthread_mutex_init(heap_lock, NULL);
 	pthread_barrier_init(&go, NULL, THREADS + 1);
+	pthread_barrier_init(&round_start, NULL, THREADS);
 	pthread_t t[THREADS];
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(long)i);

@@ -95,6 +95,28 @@ Test(config, sdk_disabled_bool_rules, .init = cr_redirect_stderr)
 	cr_assert(strstr(stderr_text(), "OTEL_SDK_DISABLED=\"yes\""), "a warning names the value");
 }
 
+/* before: OTCSHIM_DEBUG=1 was "not true or false" */
+Test(config, otcshim_flags_take_1_yes_on, .init = cr_redirect_stderr)
+{
+	static const struct {
+		const char *v;
+		int want;
+	} cases[] = { { "1", 1 }, { "yes", 1 }, { "ON", 1 }, { "true", 1 },
+		      { "0", 0 }, { "No", 0 }, { "off", 0 }, { "false", 0 } };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		reset();
+		env_set("OTCSHIM_DEBUG", cases[i].v);
+		load();
+		cr_assert_eq(ots_cfg.debug, cases[i].want, "OTCSHIM_DEBUG=%s", cases[i].v);
+	}
+	reset();
+	env_set("OTCSHIM_DEBUG", "2");
+	load();
+	cr_assert_eq(ots_cfg.debug, 0);
+	cr_assert(strstr(stderr_text(), "OTCSHIM_DEBUG=\"2\" is not true or false (1/0"), "%s",
+		  stderr_text());
+}
+
 Test(config, durations_with_units)
 {
 	uint64_t v = 7;
@@ -353,4 +375,60 @@ Test(config, echoed_values_are_escaped_and_redacted)
 	cr_assert_str_eq(b, "endpoint http://h:4318/p?u=a@b", "an @ after the host is not userinfo");
 	fmt(b, sizeof b, "é %s", "ü");
 	cr_assert_str_eq(b, "é ü", "UTF-8 passes");
+}
+
+/* W3C tracestate: the grammar, the limits, and what the warning says. */
+Test(config, tracestate_parser)
+{
+	static char longest[600], too_long[700], members[400];
+	const char *why = NULL;
+	/* 512 characters exactly, then 513 */
+	snprintf(longest, sizeof longest, "a=%0253d,b=%0254d", 0, 0);
+	snprintf(too_long, sizeof too_long, "%s0", longest);
+	size_t n = 0;
+	for (int i = 0; i < 32; i++)
+		n += (size_t)snprintf(members + n, sizeof members - n, "%sk%d=v", i ? "," : "", i);
+	const char *good[] = {
+		"vendor=abc", "a=1, b=2 ,\tc=3", ",,a=1,,", " ", "t1@sys=x", "0t@s-*/_=y",
+		"k*/_-9=a b", "a= b", "a=b ", "a=!\"#$%&'()*+-./:;<>?@[]^_`{|}~", longest, members,
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		cr_assert_eq(ots_config_parse_tracestate(good[i], &why), 0, "%.60s: %s", good[i],
+			     why);
+	snprintf(members + n, sizeof members - n, ",k32=v");
+	struct {
+		const char *s, *why;
+	} bad[] = {
+		{ too_long, "longer than 512" },
+		{ members, "more than 32" },
+		{ "Vendor=1", "key" },
+		{ "0vendor=1", "key" },	  /* a simple key starts with a letter */
+		{ "a@b@c=1", "key" },
+		{ "t@0s=1", "key" },	  /* a system id starts with a letter */
+		{ "t@abcdefghijklmno=1", "key" }, /* system id of 15 */
+		{ "a=", "value" },
+		{ "a=x\ty", "value" },
+		{ "a=\xc3\xa9", "value" },
+		{ "a=1=2", "value" },
+		{ "a", "key" },
+		{ "a=1,b=2,a=3", "twice" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		cr_assert_eq(ots_config_parse_tracestate(bad[i].s, &why), -EINVAL, "%.60s",
+			     bad[i].s);
+		cr_assert(why && strstr(why, bad[i].why), "%.60s: %s", bad[i].s, why);
+	}
+}
+
+Test(config, bad_tracestate_dropped_with_a_warning, .init = cr_redirect_stderr)
+{
+	env_set("TRACESTATE", "Bad=1");
+	load();
+	cr_assert_null(ots_cfg.tracestate);
+	cr_assert(strstr(stderr_text(), "TRACESTATE is not a W3C tracestate"));
+	reset();
+	env_set("TRACESTATE", "ok=1");
+	load();
+	cr_assert_str_eq(ots_cfg.tracestate, "ok=1");
 }

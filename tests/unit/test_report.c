@@ -69,7 +69,7 @@ static void wait_on(void *obj, unsigned op, int tid, uint64_t ns, uint64_t f0, u
 static void scenario(void)
 {
 	ots_config_load(no_env);
-	snprintf(ots_g.exe_name, sizeof ots_g.exe_name, "unit");
+	snprintf(ots_g.command_name, sizeof ots_g.command_name, "unit");
 	uintptr_t fe = report_fetch_entry(), wl = report_worker_loop();
 	for (int i = 0; i < 3; i++)
 		wait_on(&report_cache_lock, OTS_OP_MUTEX_LOCK, 4001, 40 * MS, fe, wl);
@@ -238,7 +238,7 @@ Test(report, ordering_is_deterministic)
 Test(report, nothing_to_report_is_one_line)
 {
 	ots_config_load(no_env);
-	snprintf(ots_g.exe_name, sizeof ots_g.exe_name, "quiet");
+	snprintf(ots_g.command_name, sizeof ots_g.command_name, "quiet");
 	char *t = build(0);
 	cr_assert(!strncmp(t, "otcshim: quiet (pid ", 20), "%s", t);
 	cr_assert(strstr(t, "no contended waits"));
@@ -250,6 +250,37 @@ Test(report, nothing_to_report_is_one_line)
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(d, "locks")), 0);
 	cJSON_Delete(d);
 	free(j);
+}
+
+/* A program name that is not UTF-8, and one of 63 two-byte characters: the
+ * text is UTF-8 and its lines fit 100 columns, counted in characters; the
+ * JSON form carries the name mended too */
+Test(report, text_is_utf8_and_clipped_by_columns)
+{
+	scenario();
+	snprintf(ots_g.command_name, sizeof ots_g.command_name, "caf\xe9");
+	char *t = build(0);
+	cr_assert(strstr(t, "== otcshim report: caf\xef\xbf\xbd (pid "), "%s", t);
+	cr_assert_eq(ots_utf8_prefix(t, strlen(t), NULL), strlen(t));
+	free(t);
+	char *j = build(1);
+	cr_assert_eq(ots_utf8_prefix(j, strlen(j), NULL), strlen(j));
+	free(j);
+	size_t n = 0;
+	while (n + 2 < sizeof ots_g.command_name)
+		n += (size_t)snprintf(ots_g.command_name + n, sizeof ots_g.command_name - n, "\xc3\xa9");
+	t = build(0);
+	cr_assert_eq(ots_utf8_prefix(t, strlen(t), NULL), strlen(t), "%s", t);
+	for (char *p = t; *p;) {
+		size_t len = strcspn(p, "\n"), cols = 0;
+		for (size_t i = 0; i < len; i++)
+			cols += ((unsigned char)p[i] & 0xc0) != 0x80;
+		cr_assert_leq(cols, 100, "%zu columns: %.*s", cols, (int)len, p);
+		p += len + (p[len] == '\n');
+	}
+	/* 63 characters fit, though their 126 bytes would not */
+	cr_assert(strstr(t, ots_g.command_name), "the name is whole: %s", t);
+	free(t);
 }
 
 static const char *report_path;
