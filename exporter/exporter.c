@@ -586,6 +586,14 @@ static size_t sinks_pending(void)
 
 void ots_exporter_stop(uint64_t timeout_ns)
 {
+	if (!ots_cfg.traces_exporter_otlp && !ots_cfg.output_path && !atomic_load(&running) &&
+	    !set_up) {
+		/* no sink at all (OTEL_TRACES_EXPORTER=none, no OTCSHIM_OUTPUT: the
+		 * report alone, or nothing): the records have nowhere to go, so
+		 * nothing is set up, allocated or flushed at exit */
+		summary();
+		return;
+	}
 	uint64_t start = ots_mono_ns();
 	uint64_t deadline = start + timeout_ns;
 	/* the thread aims a little earlier, so its counts are final here */

@@ -422,9 +422,48 @@ static void read_duration(const char *name, uint64_t *dst)
 			 name, v, (unsigned long long)(*dst / 1000));
 }
 
+/* The configuration's strings are kept in a static arena: reading the
+ * configuration at start allocates nothing through the host's allocator (a
+ * host whose malloc is set up in main, or that counts its allocations, sees
+ * none of ours). Past the arena's 8 KB (long header lists, many endpoints),
+ * malloc. Released all at once by ots_config_free. */
+static char cfg_arena[8192] __attribute__((aligned(16)));
+static size_t cfg_used;
+
+static void *cfg_alloc(size_t n)
+{
+	size_t at = (cfg_used + 15) & ~(size_t)15;
+	if (n <= sizeof cfg_arena && at <= sizeof cfg_arena - n) {
+		cfg_used = at + n;
+		return memset(cfg_arena + at, 0, n);
+	}
+	return calloc(1, n);
+}
+
+static char *cfg_strndup(const char *v, size_t n)
+{
+	char *p = cfg_alloc(n + 1);
+	if (p) {
+		memcpy(p, v, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+static char *cfg_strdup(const char *v)
+{
+	return cfg_strndup(v, strlen(v));
+}
+
+static void cfg_release(void *p)
+{
+	if (p && ((char *)p < cfg_arena || (char *)p >= cfg_arena + sizeof cfg_arena))
+		free(p);
+}
+
 static char *dup_or_null(const char *v)
 {
-	return v ? strdup(v) : NULL;
+	return v ? cfg_strdup(v) : NULL;
 }
 
 /* The signal-specific variable wins over the general one. The name of the
@@ -461,7 +500,7 @@ static char *resolve_endpoint(int *set)
 	if (t) {
 		if (valid_url(t)) {
 			*set = 1;
-			return strdup(t);
+			return cfg_strdup(t);
 		}
 		OTS_WARN("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=\"%s\" is not an http(s) URL; ignored",
 			 t);
@@ -472,7 +511,7 @@ static char *resolve_endpoint(int *set)
 			size_t n = strlen(g);
 			while (n > 0 && g[n - 1] == '/')
 				n--;
-			char *u = malloc(n + 12);
+			char *u = cfg_alloc(n + 12);
 			if (!u)
 				return NULL;
 			memcpy(u, g, n);
@@ -482,7 +521,7 @@ static char *resolve_endpoint(int *set)
 		}
 		OTS_WARN("OTEL_EXPORTER_OTLP_ENDPOINT=\"%s\" is not an http(s) URL; ignored", g);
 	}
-	return strdup("http://localhost:4318/v1/traces");
+	return cfg_strdup("http://localhost:4318/v1/traces");
 }
 
 static char **split_endpoints(const char *s)
@@ -490,7 +529,7 @@ static char **split_endpoints(const char *s)
 	size_t n = 1;
 	for (const char *p = s; *p; p++)
 		n += *p == ',';
-	char **v = calloc(n + 1, sizeof *v);
+	char **v = cfg_alloc((n + 1) * sizeof *v);
 	if (!v)
 		return NULL;
 	size_t k = 0;
@@ -502,19 +541,19 @@ static char **split_endpoints(const char *s)
 		const char *b = p, *ee = e;
 		trim(&b, &ee);
 		if (ee > b) {
-			char *u = strndup(b, (size_t)(ee - b));
+			char *u = cfg_strndup(b, (size_t)(ee - b));
 			if (u && valid_url(u))
 				v[k++] = u;
 			else {
 				OTS_WARN("OTCSHIM_ENDPOINTS: \"%s\" is not an http(s) URL; skipped",
 					 u ? u : "?");
-				free(u);
+				cfg_release(u);
 			}
 		}
 		p = *e ? e + 1 : e;
 	}
 	if (!k) {
-		free(v);
+		cfg_release(v);
 		return NULL;
 	}
 	return v;
@@ -551,18 +590,18 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 
 	const char *v;
 	if ((v = getenv_nonempty("OTEL_SERVICE_NAME")))
-		c->service_name = strdup(v);
+		c->service_name = cfg_strdup(v);
 	if ((v = getenv_nonempty("OTEL_RESOURCE_ATTRIBUTES"))) {
 		int n = 0;
 		if (ots_config_parse_kv_list(v, count_cb, &n) < 0)
 			OTS_WARN("OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs "
 				 "(percent-encoded); ignored");
 		else
-			c->resource_attrs = strdup(v);
+			c->resource_attrs = cfg_strdup(v);
 	}
 	if ((v = getenv_nonempty("OTEL_TRACES_EXPORTER"))) {
 		int otlp = 0, none = 0;
-		char *copy = strdup(v), *save = NULL;
+		char *copy = cfg_strdup(v), *save = NULL;
 		for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t;
 		     t = strtok_r(NULL, ", ", &save)) {
 			if (!strcasecmp(t, "otlp"))
@@ -574,11 +613,11 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 					 "ignored",
 					 t);
 		}
-		free(copy);
+		cfg_release(copy);
 		c->traces_exporter_otlp = none ? 0 : (otlp ? 1 : c->traces_exporter_otlp);
 	}
 	if ((v = getenv_nonempty("OTCSHIM_OUTPUT")))
-		c->output_path = strdup(v);
+		c->output_path = cfg_strdup(v);
 	read_duration("OTCSHIM_MIN_WAIT", &c->min_wait_ns);
 	read_u32("OTCSHIM_POOL_SIZE", 16, 1u << 20, &c->pool_size);
 	read_duration("OTCSHIM_SHUTDOWN_TIMEOUT", &c->shutdown_timeout_ns);
@@ -594,9 +633,9 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 		    !strcasecmp(v, "none") || !strcasecmp(v, "off"))
 			c->report = NULL;
 		else if (!strcasecmp(v, "1") || !strcasecmp(v, "true"))
-			c->report = strdup("stderr");
+			c->report = cfg_strdup("stderr");
 		else
-			c->report = strdup(v);
+			c->report = cfg_strdup(v);
 	}
 	if ((v = getenv_nonempty("OTCSHIM_REPORT_FORMAT"))) {
 		if (!strcasecmp(v, "json"))
@@ -614,7 +653,7 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 		if (ots_config_parse_kv_list(v, count_cb, &n) < 0)
 			OTS_WARN("%s: a member is not key=value; the well-formed ones are used",
 				 var_name);
-		c->headers = strdup(v);
+		c->headers = cfg_strdup(v);
 		snprintf(c->headers_var, sizeof c->headers_var, "%s", var_name);
 	}
 	if ((v = otlp_var("TIMEOUT"))) {
@@ -662,27 +701,28 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 			OTS_WARN("TRACESTATE is not a W3C tracestate (%s); dropped: \"%s\"", why,
 				 v);
 		else
-			c->tracestate = strdup(v);
+			c->tracestate = cfg_strdup(v);
 	}
 }
 
 void ots_config_free(void)
 {
 	ots_config_t *c = &ots_cfg;
-	free(c->service_name);
-	free(c->resource_attrs);
-	free(c->output_path);
-	free(c->report);
-	free(c->endpoint);
+	cfg_release(c->service_name);
+	cfg_release(c->resource_attrs);
+	cfg_release(c->output_path);
+	cfg_release(c->report);
+	cfg_release(c->endpoint);
 	if (c->endpoints)
 		for (char **p = c->endpoints; *p; p++)
-			free(*p);
-	free(c->endpoints);
-	free(c->headers);
-	free(c->certificate);
-	free(c->client_key);
-	free(c->client_certificate);
-	free(c->traceparent);
-	free(c->tracestate);
+			cfg_release(*p);
+	cfg_release(c->endpoints);
+	cfg_release(c->headers);
+	cfg_release(c->certificate);
+	cfg_release(c->client_key);
+	cfg_release(c->client_certificate);
+	cfg_release(c->traceparent);
+	cfg_release(c->tracestate);
 	memset(c, 0, sizeof *c);
+	cfg_used = 0;
 }

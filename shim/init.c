@@ -232,6 +232,8 @@ void ots_root_record(uint16_t flags)
  * contained like the final export's (shim/contain.c). */
 static void report_contained(void)
 {
+	if (!ots_cfg.report || !*ots_cfg.report)
+		return; /* no report asked for: no handler to install either */
 	sigjmp_buf jb;
 	ots_contain_open();
 	if (sigsetjmp(jb, 1) == 0) {

@@ -153,8 +153,6 @@ static void warm_tls(void)
 void ots_stack_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ots_stack_capture);
-	if (getpid() == ots_tid()) /* init runs on the main thread, as usual */
-		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
 }
 
 #define STR_(x) #x
@@ -169,6 +167,12 @@ void ots_stack_load_pending(int pending)
 	if (ots_cfg.stack_depth == 0 ||
 	    !atomic_compare_exchange_strong(&load_state, &from, pending ? 1 : 0))
 		return;
+	/* The main thread's bounds, read here rather than at start: no stack is
+	 * walked before libunwind is loaded, which this first pthread_create
+	 * begins, and a process that never creates a thread (most of those
+	 * started by the hundred) never reads /proc/self/maps. */
+	if (pending && getpid() == ots_tid() && !ots_tls.stack_lo)
+		ots_tls.stack_lo = main_stack_lo(&ots_tls.stack_hi);
 	if (!pending) /* the thread could not be created */
 		syscall(SYS_futex, (uint32_t *)&load_state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }

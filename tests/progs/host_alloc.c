@@ -13,7 +13,9 @@
  * allocator's lock may be held; so anything that allocates from inside a
  * callback (the shim's symboliser once did, in the exporter thread) can
  * deadlock against a waiter. It says so and aborts instead.
- * Prints a checksum and exits 0. */
+ * It counts the allocations made before main (the loader's and every
+ * constructor's, the shim's included): natively none.
+ * Prints that count and a checksum and exits 0. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
@@ -66,8 +68,13 @@ int dl_iterate_phdr(phdr_cb_t cb, void *arg)
 	return real(wrapped_cb, &w);
 }
 
+static int in_main;
+static unsigned long before_main;
+
 static void *take(size_t size, size_t align)
 {
+	if (!in_main)
+		before_main++;
 	if (in_loader_cb)
 		die("host_alloc: malloc was called inside a dl_iterate_phdr callback (under the "
 		    "loader's lock)\n");
@@ -142,6 +149,8 @@ static void *work(void *arg)
 
 int main(void)
 {
+	in_main = 1;
+	printf("allocations before main: %lu\n", before_main);
 	pthread_t t[4];
 	uintptr_t sums[4];
 	for (int i = 0; i < 4; i++)

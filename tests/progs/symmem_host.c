@@ -35,7 +35,7 @@ static pthread_barrier_t go;
  * never contended the other two, and a run had no heap lock to name) */
 static pthread_barrier_t round_start;
 static int rounds = 60;
-static volatile long work;
+static long work;
 
 static void hold(void)
 {
@@ -46,7 +46,7 @@ static void hold(void)
 __attribute__((noinline)) static void table_update(void)
 {
 	pthread_mutex_lock(&table_lock);
-	work++;
+	__atomic_fetch_add(&work, 1, __ATOMIC_RELAXED); /* under three different locks */
 	hold();
 	pthread_mutex_unlock(&table_lock);
 }
@@ -54,7 +54,7 @@ __attribute__((noinline)) static void table_update(void)
 __attribute__((noinline)) static void bucket_update(int i)
 {
 	pthread_mutex_lock(&bucket_locks[i & 3]);
-	work++;
+	__atomic_fetch_add(&work, 1, __ATOMIC_RELAXED); /* under three different locks */
 	hold();
 	pthread_mutex_unlock(&bucket_locks[i & 3]);
 }
@@ -62,7 +62,7 @@ __attribute__((noinline)) static void bucket_update(int i)
 __attribute__((noinline)) static void heap_update(void)
 {
 	pthread_mutex_lock(heap_lock);
-	work++;
+	__atomic_fetch_add(&work, 1, __ATOMIC_RELAXED); /* under three different locks */
 	hold();
 	pthread_mutex_unlock(heap_lock);
 }

@@ -432,3 +432,26 @@ Test(config, bad_tracestate_dropped_with_a_warning, .init = cr_redirect_stderr)
 	load();
 	cr_assert_str_eq(ots_cfg.tracestate, "ok=1");
 }
+
+/* the strings live in a fixed arena at start; past it, on the heap: both
+ * read back whole, and reloading releases both (ASan sees the frees) */
+Test(config, strings_past_the_static_arena, .init = cr_redirect_stderr)
+{
+	static char big[12000];
+	memset(big, 'a', sizeof big - 1);
+	memcpy(big, "k=", 2);
+	for (int round = 0; round < 3; round++) {
+		reset();
+		env_set("OTEL_SERVICE_NAME", "svc");
+		env_set("OTEL_EXPORTER_OTLP_HEADERS", big);
+		env_set("OTCSHIM_OUTPUT", "/tmp/x.jsonl");
+		load();
+		cr_assert_str_eq(ots_cfg.service_name, "svc");
+		cr_assert_str_eq(ots_cfg.headers, big);
+		cr_assert_str_eq(ots_cfg.output_path, "/tmp/x.jsonl");
+		cr_assert_str_eq(ots_cfg.endpoint, "http://localhost:4318/v1/traces");
+	}
+	reset();
+	load();
+	cr_assert_null(ots_cfg.headers);
+}
