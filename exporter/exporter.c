@@ -485,8 +485,20 @@ int ots_exporter_quit(uint64_t timeout_ns)
 	return -rc;
 }
 
+/* No sink at all (OTEL_TRACES_EXPORTER=none, no OTCSHIM_OUTPUT: the report
+ * alone, or nothing) and no exporter thread: the records have nowhere to go,
+ * so an exit or an exec sets nothing up, starts no thread and flushes
+ * nothing (a forked shell child that execs paid for a thread before). */
+static int no_sink(void)
+{
+	return !ots_cfg.traces_exporter_otlp && !ots_cfg.output_path && !atomic_load(&running) &&
+	       !set_up;
+}
+
 void ots_exporter_sync(uint64_t timeout_ns)
 {
+	if (no_sink())
+		return;
 	if (!atomic_load(&running) && start_thread(0) < 0 && !atomic_load(&running))
 		return;
 	if (pthread_equal(pthread_self(), exporter_thr))
@@ -586,11 +598,7 @@ static size_t sinks_pending(void)
 
 void ots_exporter_stop(uint64_t timeout_ns)
 {
-	if (!ots_cfg.traces_exporter_otlp && !ots_cfg.output_path && !atomic_load(&running) &&
-	    !set_up) {
-		/* no sink at all (OTEL_TRACES_EXPORTER=none, no OTCSHIM_OUTPUT: the
-		 * report alone, or nothing): the records have nowhere to go, so
-		 * nothing is set up, allocated or flushed at exit */
+	if (no_sink()) {
 		summary();
 		return;
 	}
