@@ -85,6 +85,7 @@ void ots_hold_release(const void *obj, int record)
 void ots_wait_end(ots_wait_t *w, int ret)
 {
 	int saved = errno;
+	ots_threads_wait_clear();
 	uint64_t t1 = ots_mono_ns();
 	uint64_t d = t1 - w->t0;
 	ots_reentry_enter();
