@@ -354,8 +354,9 @@ static uint64_t stall_cadence(void)
 	return c < 20000000ull ? 20000000ull : c > 250000000ull ? 250000000ull : c;
 }
 
-static void stall_scan(void)
+static int stall_scan(void)
 {
+	int found = 0;
 	static ots_wait_info_t w[STALL_SCAN_MAX];
 	size_t n = ots_threads_waits(w, STALL_SCAN_MAX);
 	uint64_t now = ots_mono_ns();
@@ -368,13 +369,16 @@ static void stall_scan(void)
 		char holder[48] = "";
 		if (w[i].holder > 0)
 			snprintf(holder, sizeof holder, ", held by thread %d", w[i].holder);
+		ots_stall_record(&w[i], now, 0); /* to every sink, at the next export */
+		found++;
 		if (!ots_cfg.report || !*ots_cfg.report)
-			continue; /* the line goes with the report; the span is to come */
+			continue; /* the line goes with the report */
 		OTS_WARN("stall: thread %d has waited %llu ms in %s on %s%s0x%llx%s%s", w[i].tid,
 			 (unsigned long long)((now - w[i].t0) / 1000000), ots_op_name(w[i].op),
 			 name ? name : "",
 			 name ? " (" : "", (unsigned long long)w[i].obj, name ? ")" : "", holder);
 	}
+	return found;
 }
 
 static void *exporter_main(void *arg)
@@ -411,7 +415,8 @@ static void *exporter_main(void *arg)
 		if (force)
 			next_flush = now + delay;
 		if (ots_cfg.stall_ns && now >= next_stall) {
-			stall_scan();
+			if (stall_scan())
+				export_ready(1); /* a collector sees it while the process waits */
 			next_stall = now + stall_cadence();
 		}
 		if (atomic_load(&stop_req) || atomic_load(&sync_req) != atomic_load(&sync_done))

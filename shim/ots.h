@@ -103,6 +103,7 @@ enum {
 	OTS_RF_SEGMENT_CUT = 1u << 8, /* thread: span ends at a segment cut, the thread lives on */
 	OTS_RF_LIVE_AT_EXIT = 1u << 9, /* thread: still running when the process exited */
 	OTS_RF_EXEC = 1u << 10,        /* process: the image ended in an exec */
+	OTS_RF_IN_PROGRESS = 1u << 11, /* wait: still going on (a stall), not ended */
 };
 
 #define OTS_MAX_FRAMES 32
@@ -501,6 +502,9 @@ void ots_threads_wait_clear(void);
 size_t ots_threads_waits(ots_wait_info_t *out, size_t max);
 /* True once per wait (tid, t0): the caller reports it as a stall. */
 int ots_threads_stall_claim(int tid, uint64_t t0);
+/* From the exporter: a span for a wait still in progress (OTS_RF_IN_PROGRESS),
+ * from its start to now, in the waiter's trace under the waiter's span. */
+void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit);
 void ots_threads_unregister(int tid);
 /* Span id of the live thread with this tid, or 0. */
 uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16]);

@@ -4,6 +4,8 @@
  * contention never is. */
 #include "h4_util.h"
 
+#include <unistd.h>
+
 static const char *const stall_env[] = { "OTCSHIM_STALL=500ms", "OTCSHIM_REPORT=stderr",
 					  NULL };
 
@@ -36,6 +38,19 @@ Test(stall, lock_held_by_a_sleeping_thread)
 	const char *l = strstr(r.err, "in pthread_mutex_lock on stall_lock (0x");
 	cr_assert_not_null(l, "%s", r.err);
 	cr_assert(strstr(l, ", held by thread "), "no holder: %s", r.err);
+	/* the stall's span, sent while the wait went on; the wait's own follows */
+	const tspan_t *st = tspan_find(&r, "stall pthread_mutex_lock", 0);
+	const tspan_t *w = tspan_find(&r, "pthread_mutex_lock", 0);
+	cr_assert_not_null(st, "no stall span");
+	cr_assert_not_null(w, "no wait span");
+	cr_assert_str_eq(tspan_attr_str(st, "otcshim.wait.state"), "in_progress");
+	cr_assert_str_eq(tspan_attr_str(st, "otcshim.lock.name"), "stall_lock");
+	cr_assert_gt(tspan_attr_int(st, "otcshim.holder.thread.id", 0), 0);
+	cr_assert_eq(tspan_attr_int(st, "thread.id", -1), tspan_attr_int(w, "thread.id", -2));
+	cr_assert_str_eq(st->parent_id, w->parent_id, "not under the waiter's span");
+	cr_assert_lt(st->end_ns, w->end_ns, "the stall span should end before the wait did");
+	cr_assert_geq(tspan_ms(st), 450.0, "%.1f ms", tspan_ms(st));
+	unlink(r.outfile);
 	trun_free(&r);
 }
 
@@ -47,5 +62,24 @@ Test(stall, brief_contention_is_never_a_stall)
 	cr_assert_eq(r.exit_code, 0, "%s\n%s", trun_status(&r), r.err);
 	cr_assert_null(strstr(r.err, "stall:"), "%s", r.err);
 	cr_assert(strstr(r.err, "stall_lock"), "the report names the lock: %s", r.err);
+	trun_free(&r);
+}
+
+/* a wait still going on at exit: in the report, and a span that says so */
+Test(stall, waits_in_progress_at_exit)
+{
+	trun_t r;
+	const char *argv[] = { "progs/stall", "exit", NULL };
+	cr_assert_eq(trun(&r, argv, stall_env, 1), 0);
+	cr_assert_eq(r.exit_code, 0, "%s\n%s", trun_status(&r), r.err);
+	const char *sec = strstr(r.err, "Waits still in progress at exit");
+	cr_assert_not_null(sec, "%s", r.err);
+	cr_assert(strstr(sec, "pthread_cond_wait") && strstr(sec, "stall_cond"), "%s", sec);
+	const tspan_t *w = tspan_find(&r, "pthread_cond_wait", 0);
+	cr_assert_not_null(w, "no span for the unfinished wait");
+	cr_assert_str_eq(tspan_attr_str(w, "otcshim.wait.state"), "unfinished_at_exit");
+	cr_assert_geq(tspan_ms(w), 150.0, "%.1f ms", tspan_ms(w));
+	cr_assert_null(tspan_find(&r, "stall pthread_cond_wait", 0), "200 ms is no stall");
+	unlink(r.outfile);
 	trun_free(&r);
 }

@@ -1,7 +1,8 @@
 /* stall: waits that go on. MODE cond: a thread waits on a condition variable
  * nobody signals for 1.5 s (main then signals it); MODE hold: a thread holds
  * stall_lock for 1.5 s, sleeping, while main waits for it; MODE brief: 200
- * short contended waits of about 1 ms each. Prints "done" and exits 0. */
+ * short contended waits of about 1 ms each; MODE exit: main exits while a
+ * thread still waits for the condition variable. Prints "done" and exits 0. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,9 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&stall_lock);
 		pthread_mutex_unlock(&stall_lock);
 		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "exit")) {
+		pthread_create(&t, NULL, cond_waiter, NULL);
+		sleep_ms(200);
 	} else {
 		for (int i = 0; i < 200; i++) {
 			pthread_create(&t, NULL, holder, (void *)1L);
