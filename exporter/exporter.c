@@ -356,27 +356,52 @@ static uint64_t stall_cadence(void)
 
 static int stall_scan(void)
 {
-	int found = 0;
 	static ots_wait_info_t w[STALL_SCAN_MAX];
+	static unsigned char fresh[STALL_SCAN_MAX];
 	size_t n = ots_threads_waits(w, STALL_SCAN_MAX);
 	uint64_t now = ots_mono_ns();
+	int found = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (now - w[i].t0 < ots_cfg.stall_ns || !ots_threads_stall_claim(w[i].tid, w[i].t0))
+		fresh[i] = now - w[i].t0 >= ots_cfg.stall_ns &&
+			   ots_threads_stall_claim(w[i].tid, w[i].t0);
+		if (fresh[i]) {
+			ots_stall_record(&w[i], now, 0); /* to every sink, at the next export */
+			found++;
+		}
+	}
+	if (!found || !ots_cfg.report || !*ots_cfg.report)
+		return found; /* the lines go with the report */
+	/* one line per object: an idle pool of workers on one condition variable
+	 * is one line, not one per worker */
+	for (size_t i = 0; i < n; i++) {
+		if (!fresh[i])
 			continue;
+		char tids[96];
+		int nw = 0;
+		size_t used = 0;
+		uint64_t longest = 0;
+		for (size_t k = i; k < n; k++) {
+			if (!fresh[k] || w[k].obj != w[i].obj || w[k].op != w[i].op)
+				continue;
+			fresh[k] = 0;
+			if (now - w[k].t0 > longest)
+				longest = now - w[k].t0;
+			if (used < sizeof tids - 12)
+				used += (size_t)snprintf(tids + used, sizeof tids - used, "%s%d",
+							 nw ? ", " : "", w[k].tid);
+			nw++;
+		}
 		int is_join = w[i].op == OTS_OP_JOIN || w[i].op == OTS_OP_TIMEDJOIN ||
 			      w[i].op == OTS_OP_CLOCKJOIN;
 		const char *name = is_join ? NULL : ots_sym_object(w[i].obj);
 		char holder[48] = "";
-		if (w[i].holder > 0)
+		if (w[i].holder > 0 && nw == 1)
 			snprintf(holder, sizeof holder, ", held by thread %d", w[i].holder);
-		ots_stall_record(&w[i], now, 0); /* to every sink, at the next export */
-		found++;
-		if (!ots_cfg.report || !*ots_cfg.report)
-			continue; /* the line goes with the report */
-		OTS_WARN("stall: thread %d has waited %llu ms in %s on %s%s0x%llx%s%s", w[i].tid,
-			 (unsigned long long)((now - w[i].t0) / 1000000), ots_op_name(w[i].op),
-			 name ? name : "",
-			 name ? " (" : "", (unsigned long long)w[i].obj, name ? ")" : "", holder);
+		OTS_WARN("stall: %s %s ha%s waited %llu ms in %s on %s%s0x%llx%s%s",
+			 nw == 1 ? "thread" : "threads", tids, nw == 1 ? "s" : "ve",
+			 (unsigned long long)(longest / 1000000), ots_op_name(w[i].op),
+			 name ? name : "", name ? " (" : "", (unsigned long long)w[i].obj,
+			 name ? ")" : "", holder);
 	}
 	return found;
 }

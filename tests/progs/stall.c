@@ -2,7 +2,8 @@
  * nobody signals for 1.5 s (main then signals it); MODE hold: a thread holds
  * stall_lock for 1.5 s, sleeping, while main waits for it; MODE brief: 200
  * short contended waits of about 1 ms each; MODE exit: main exits while a
- * thread still waits for the condition variable. Prints "done" and exits 0. */
+ * thread still waits for the condition variable; MODE pool: three threads
+ * wait 1.5 s on the one condition variable. Prints "done" and exits 0. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,14 +42,20 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "cond";
 	pthread_t t;
-	if (!strcmp(mode, "cond")) {
+	if (!strcmp(mode, "cond") || !strcmp(mode, "pool")) {
+		int nt = !strcmp(mode, "pool") ? 3 : 1;
+		pthread_t more[2];
 		pthread_create(&t, NULL, cond_waiter, NULL);
+		for (int i = 1; i < nt; i++)
+			pthread_create(&more[i - 1], NULL, cond_waiter, NULL);
 		sleep_ms(1500);
 		pthread_mutex_lock(&stall_lock);
 		signalled = 1;
-		pthread_cond_signal(&stall_cond);
+		pthread_cond_broadcast(&stall_cond);
 		pthread_mutex_unlock(&stall_lock);
 		pthread_join(t, NULL);
+		for (int i = 1; i < nt; i++)
+			pthread_join(more[i - 1], NULL);
 	} else if (!strcmp(mode, "hold")) {
 		pthread_create(&t, NULL, holder, (void *)1500L);
 		sleep_ms(100);
