@@ -371,11 +371,28 @@ static int stall_scan(void)
 	}
 	if (!found || !ots_cfg.report || !*ots_cfg.report)
 		return found; /* the lines go with the report */
-	/* one line per object: an idle pool of workers on one condition variable
-	 * is one line, not one per worker */
+	/* one line per object (at most one per OTCSHIM_STALL): an idle pool of
+	 * workers on one condition variable is one line, not one per worker */
+	static struct {
+		uint64_t obj, at;
+	} said[64];
 	for (size_t i = 0; i < n; i++) {
 		if (!fresh[i])
 			continue;
+		size_t slot = 0, oldest = 0;
+		for (; slot < 64 && said[slot].obj != w[i].obj; slot++)
+			if (said[slot].at < said[oldest].at)
+				oldest = slot;
+		if (slot < 64 && now - said[slot].at < ots_cfg.stall_ns) {
+			for (size_t k = i; k < n; k++)
+				if (w[k].obj == w[i].obj)
+					fresh[k] = 0; /* said already: its spans are enough */
+			continue;
+		}
+		if (slot == 64)
+			slot = oldest;
+		said[slot].obj = w[i].obj;
+		said[slot].at = now;
 		char tids[96];
 		int nw = 0;
 		size_t used = 0;

@@ -92,9 +92,10 @@ Test(stall, a_pool_on_one_object_is_one_line)
 	cr_assert_eq(trun(&r, argv, stall_env, 1), 0);
 	cr_assert_eq(r.exit_code, 0, "%s\n%s", trun_status(&r), r.err);
 	cr_assert_eq(stall_lines(r.err, "otcshim: stall:"), 1, "%s", r.err);
-	cr_assert(strstr(r.err, "otcshim: stall: threads ") &&
-			  strstr(r.err, " have waited ") && strstr(r.err, "on stall_cond (0x"),
-		  "%s", r.err);
+	/* the three usually cross the threshold at the same scan ("threads a, b,
+	 * c have waited"); those that cross it later on the same object within
+	 * OTCSHIM_STALL add a span each, and no line */
+	cr_assert(strstr(r.err, "on stall_cond (0x"), "%s", r.err);
 	cr_assert_eq(tspan_count(&r, "stall pthread_cond_wait"), 3);
 	unlink(r.outfile);
 	trun_free(&r);
