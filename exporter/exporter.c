@@ -57,6 +57,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -343,6 +344,85 @@ static int contained_final(int with_setup)
 	return sig;
 }
 
+/* Stalls (issue 10): a wait in progress longer than OTCSHIM_STALL is said
+ * once, as it crosses the threshold, while the process still waits. */
+#define STALL_SCAN_MAX 256
+
+static uint64_t stall_cadence(void)
+{
+	uint64_t c = ots_cfg.stall_ns / 4;
+	return c < 20000000ull ? 20000000ull : c > 250000000ull ? 250000000ull : c;
+}
+
+static int stall_scan(void)
+{
+	static ots_wait_info_t w[STALL_SCAN_MAX];
+	static unsigned char fresh[STALL_SCAN_MAX];
+	size_t n = ots_threads_waits(w, STALL_SCAN_MAX);
+	uint64_t now = ots_mono_ns();
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		fresh[i] = now - w[i].t0 >= ots_cfg.stall_ns &&
+			   ots_threads_stall_claim(w[i].tid, w[i].t0);
+		if (fresh[i]) {
+			ots_stall_record(&w[i], now, 0); /* to every sink, at the next export */
+			found++;
+		}
+	}
+	if (!found || !ots_cfg.report || !*ots_cfg.report)
+		return found; /* the lines go with the report */
+	/* one line per object (at most one per OTCSHIM_STALL): an idle pool of
+	 * workers on one condition variable is one line, not one per worker */
+	static struct {
+		uint64_t obj, at;
+	} said[64];
+	for (size_t i = 0; i < n; i++) {
+		if (!fresh[i])
+			continue;
+		size_t slot = 0, oldest = 0;
+		for (; slot < 64 && said[slot].obj != w[i].obj; slot++)
+			if (said[slot].at < said[oldest].at)
+				oldest = slot;
+		if (slot < 64 && now - said[slot].at < ots_cfg.stall_ns) {
+			for (size_t k = i; k < n; k++)
+				if (w[k].obj == w[i].obj)
+					fresh[k] = 0; /* said already: its spans are enough */
+			continue;
+		}
+		if (slot == 64)
+			slot = oldest;
+		said[slot].obj = w[i].obj;
+		said[slot].at = now;
+		char tids[96];
+		int nw = 0;
+		size_t used = 0;
+		uint64_t longest = 0;
+		for (size_t k = i; k < n; k++) {
+			if (!fresh[k] || w[k].obj != w[i].obj || w[k].op != w[i].op)
+				continue;
+			fresh[k] = 0;
+			if (now - w[k].t0 > longest)
+				longest = now - w[k].t0;
+			if (used < sizeof tids - 12)
+				used += (size_t)snprintf(tids + used, sizeof tids - used, "%s%d",
+							 nw ? ", " : "", w[k].tid);
+			nw++;
+		}
+		int is_join = w[i].op == OTS_OP_JOIN || w[i].op == OTS_OP_TIMEDJOIN ||
+			      w[i].op == OTS_OP_CLOCKJOIN;
+		const char *name = is_join ? NULL : ots_sym_object(w[i].obj);
+		char holder[48] = "";
+		if (w[i].holder > 0 && nw == 1)
+			snprintf(holder, sizeof holder, ", held by thread %d", w[i].holder);
+		OTS_WARN("stall: %s %s ha%s waited %llu ms in %s on %s%s0x%llx%s%s",
+			 nw == 1 ? "thread" : "threads", tids, nw == 1 ? "s" : "ve",
+			 (unsigned long long)(longest / 1000000), ots_op_name(w[i].op),
+			 name ? name : "", name ? " (" : "", (unsigned long long)w[i].obj,
+			 name ? ")" : "", holder);
+	}
+	return found;
+}
+
 static void *exporter_main(void *arg)
 {
 	(void)arg;
@@ -359,6 +439,7 @@ static void *exporter_main(void *arg)
 	setup();
 	uint64_t delay = ots_cfg.bsp_schedule_delay_ns ? ots_cfg.bsp_schedule_delay_ns : 1000000;
 	uint64_t next_flush = ots_mono_ns() + delay;
+	uint64_t next_stall = ots_mono_ns() + stall_cadence();
 	for (;;) {
 		if (atomic_load(&stop_req))
 			break;
@@ -375,9 +456,17 @@ static void *exporter_main(void *arg)
 		int more = export_ready(force);
 		if (force)
 			next_flush = now + delay;
+		if (ots_cfg.stall_ns && now >= next_stall) {
+			if (stall_scan())
+				export_ready(1); /* a collector sees it while the process waits */
+			next_stall = now + stall_cadence();
+		}
 		if (atomic_load(&stop_req) || atomic_load(&sync_req) != atomic_load(&sync_done))
 			continue;
-		sleep_until(more ? now : next_flush);
+		uint64_t until = next_flush;
+		if (ots_cfg.stall_ns && next_stall < until)
+			until = next_stall;
+		sleep_until(more ? now : until);
 	}
 	if (atomic_load(&stop_req) == STOP_FLUSH && contained_final(0))
 		goto abandoned;

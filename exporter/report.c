@@ -290,12 +290,29 @@ static const char *thread_name(ots_arena_t *a, const ots_lockstat_thread_t *t)
 	return "?";
 }
 
+/* A wait still going on when the report is made: it never reached the
+ * statistics (they count a wait when it ends). */
+#define MAX_LIVE 256
+typedef struct live {
+	ots_wait_info_t w;
+	const char *name; /* the object's, or "0x..." */
+} live_t;
+
+static int live_cmp(const void *a, const void *b)
+{
+	const live_t *x = a, *y = b;
+	return x->w.t0 == y->w.t0 ? x->w.tid - y->w.tid : x->w.t0 < y->w.t0 ? -1 : 1;
+}
+
 typedef struct snap {
 	obj_t *objs;
 	size_t nobjs, nlocks, nother; /* locks first, then other waits, each sorted */
 	thr_t *thrs;
 	size_t nthrs;
 	uint64_t waits, below_min;
+	live_t *live; /* waits still in progress (issue 10), longest first */
+	size_t nlive;
+	uint64_t now;
 	ots_arena_t arena;
 } snap_t;
 
@@ -352,12 +369,31 @@ static void snap_take(snap_t *s)
 	qsort(s->thrs, nt, sizeof *s->thrs, thr_cmp);
 	free(infos);
 	free(ts);
+	ots_wait_info_t *w = calloc(MAX_LIVE, sizeof *w);
+	s->live = calloc(MAX_LIVE, sizeof *s->live);
+	s->now = ots_mono_ns();
+	if (w && s->live) {
+		s->nlive = ots_threads_waits(w, MAX_LIVE);
+		for (size_t i = 0; i < s->nlive; i++) {
+			live_t *l = &s->live[i];
+			l->w = w[i];
+			int is_join = w[i].op == OTS_OP_JOIN || w[i].op == OTS_OP_TIMEDJOIN ||
+				      w[i].op == OTS_OP_CLOCKJOIN;
+			const char *nm = is_join ? NULL : ots_sym_object(w[i].obj);
+			l->name = nm ? ots_arena_strdup(&s->arena, nm) :
+				       ots_arena_printf(&s->arena, "0x%llx",
+							(unsigned long long)w[i].obj);
+		}
+		qsort(s->live, s->nlive, sizeof *s->live, live_cmp);
+	}
+	free(w);
 }
 
 static void snap_free(snap_t *s)
 {
 	free(s->objs);
 	free(s->thrs);
+	free(s->live);
 	ots_arena_free(&s->arena);
 }
 
@@ -466,7 +502,7 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 	uint64_t any_lost = l->pool + l->export_failed + l->queue + l->rejected + l->pending +
 			    l->stacks_short + l->stacks_unloaded + l->ls.locks + l->ls.stacks + l->ls.threads;
 	const char *exe = ots_command_name();
-	if (!s->nobjs && !any_lost) {
+	if (!s->nobjs && !any_lost && !s->nlive) {
 		/* nothing to show: one line, so that the many short-lived processes
 		 * of a script run under the shim stay quiet */
 		line(b, "otcshim: %s (pid %d): no contended waits in %s", exe, (int)getpid(),
@@ -534,6 +570,35 @@ static void text_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		}
 		if (s->nthrs > TOP_THREADS)
 			line(b, "  ... %zu more threads", s->nthrs - TOP_THREADS);
+	}
+
+	if (s->nlive) {
+		ots_buf_puts(b, "\n");
+		line(b, "Waits still in progress at exit (not in the tables above: a wait is "
+			"counted when it ends)");
+		ots_buf_puts(b, "  ");
+		col(b, "tid", 8, 1);
+		col(b, "waiting in", 26, 1);
+		col(b, "on", 30, 1);
+		col(b, "held by", 9, 1);
+		col(b, "for", 11, 0);
+		ots_buf_puts(b, "\n");
+		for (size_t i = 0; i < s->nlive; i++) {
+			const live_t *lv = &s->live[i];
+			char tmp[32];
+			ots_buf_puts(b, "  ");
+			snprintf(tmp, sizeof tmp, "%d", lv->w.tid);
+			col(b, tmp, 8, 1);
+			col(b, ots_op_name(lv->w.op), 26, 1);
+			col(b, lv->name, 30, 1);
+			if (lv->w.holder > 0)
+				snprintf(tmp, sizeof tmp, "%d", lv->w.holder);
+			else
+				snprintf(tmp, sizeof tmp, "?");
+			col(b, tmp, 9, 1);
+			col(b, D(s->now - lv->w.t0), 11, 0);
+			ots_buf_puts(b, "\n");
+		}
 	}
 
 	ots_buf_puts(b, "\n");
@@ -707,6 +772,21 @@ static void json_report(ots_buf_t *b, const snap_t *s, const lost_t *l, uint64_t
 		json_u64(b, "other_wait_ns", t->other_ns, &g);
 		json_u64(b, "other_waits", t->other_waits, &g);
 		json_u64(b, "max_ns", t->max_ns, &g);
+		ots_buf_puts(b, "}");
+	}
+	ots_buf_puts(b, "]");
+	json_key(b, "in_progress", &f);
+	ots_buf_puts(b, "[");
+	for (size_t i = 0; i < s->nlive; i++) {
+		const live_t *lv = &s->live[i];
+		int g = 1;
+		ots_buf_puts(b, i ? ",{" : "{");
+		json_u64(b, "tid", (uint64_t)lv->w.tid, &g);
+		json_str(b, "op", ots_op_name(lv->w.op), &g);
+		json_str(b, "name", lv->name, &g);
+		if (lv->w.holder > 0)
+			json_u64(b, "holder", (uint64_t)lv->w.holder, &g);
+		json_u64(b, "wait_ns", s->now - lv->w.t0, &g);
 		ots_buf_puts(b, "}");
 	}
 	ots_buf_puts(b, "]");

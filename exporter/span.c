@@ -101,6 +101,14 @@ static int is_error(int e)
 static void wait_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 {
 	s->name = ots_op_name(r->op);
+	if (r->flags & OTS_RF_LIVE_AT_EXIT) {
+		/* still waiting when the process exited: it never completed */
+		ots_span_attr_str(s, "otcshim.wait.state", "unfinished_at_exit");
+	} else if (r->flags & OTS_RF_IN_PROGRESS) {
+		/* a stall: sent while the wait goes on; its own span follows if it ends */
+		s->name = ots_arena_printf(arena, "stall %s", ots_op_name(r->op));
+		ots_span_attr_str(s, "otcshim.wait.state", "in_progress");
+	}
 	ots_span_attr_int(s, "thread.id", r->tid);
 	ots_span_attr_str(s, "otcshim.lock.addr", ots_arena_printf(arena, "0x%llx",
 								    (unsigned long long)r->obj));

@@ -573,6 +573,7 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 	memset(c, 0, sizeof *c);
 	c->traces_exporter_otlp = 1;
 	c->min_wait_ns = 100000;
+	c->stall_ns = 5000000000ull;
 	c->pool_size = 512;
 	c->shutdown_timeout_ns = 2000000000ull;
 	c->hooks = OTS_FAM_ALL;
@@ -619,6 +620,7 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 	if ((v = getenv_nonempty("OTCSHIM_OUTPUT")))
 		c->output_path = cfg_strdup(v);
 	read_duration("OTCSHIM_MIN_WAIT", &c->min_wait_ns);
+	read_duration("OTCSHIM_STALL", &c->stall_ns);
 	read_u32("OTCSHIM_POOL_SIZE", 16, 1u << 20, &c->pool_size);
 	read_duration("OTCSHIM_SHUTDOWN_TIMEOUT", &c->shutdown_timeout_ns);
 	read_u32("OTCSHIM_STACK_DEPTH", 0, OTS_MAX_FRAMES, &c->stack_depth);

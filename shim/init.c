@@ -274,6 +274,19 @@ void ots_shutdown_wait(uint64_t timeout_ns)
 	}
 }
 
+/* Waits still in progress as the process exits (a deadlock ended by a
+ * signal handler's exit, a stuck worker): each is a span ending now that
+ * says it never completed, in the waiter's thread span. */
+static void waits_at_exit(void)
+{
+	ots_wait_info_t w[64];
+	size_t n = ots_threads_waits(w, 64);
+	uint64_t now = ots_mono_ns();
+	for (size_t i = 0; i < n; i++)
+		if (w[i].tid != ots_tid())
+			ots_stall_record(&w[i], now, 1);
+}
+
 void ots_shutdown(void)
 {
 	if (atomic_load_explicit(&ots_g.state, memory_order_acquire) != 2 || !ots_g.enabled)
@@ -289,6 +302,7 @@ void ots_shutdown(void)
 	ots_reentry_enter();
 	atomic_store(&shutdown_tid, ots_tid());
 	ots_threads_end_live(ots_unix_ns(ots_mono_ns()));
+	waits_at_exit();
 	ots_root_record(0);
 	ots_exporter_stop(ots_cfg.shutdown_timeout_ns);
 	report_contained();

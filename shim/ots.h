@@ -103,6 +103,7 @@ enum {
 	OTS_RF_SEGMENT_CUT = 1u << 8, /* thread: span ends at a segment cut, the thread lives on */
 	OTS_RF_LIVE_AT_EXIT = 1u << 9, /* thread: still running when the process exited */
 	OTS_RF_EXEC = 1u << 10,        /* process: the image ended in an exec */
+	OTS_RF_IN_PROGRESS = 1u << 11, /* wait: still going on (a stall), not ended */
 };
 
 #define OTS_MAX_FRAMES 32
@@ -141,6 +142,7 @@ typedef struct ots_config {
 	char *resource_attrs;      /* OTEL_RESOURCE_ATTRIBUTES, raw */
 	char *output_path;         /* OTCSHIM_OUTPUT */
 	uint64_t min_wait_ns;      /* OTCSHIM_MIN_WAIT, default 100us */
+	uint64_t stall_ns;         /* OTCSHIM_STALL, default 5s, 0 = off */
 	uint32_t pool_size;        /* OTCSHIM_POOL_SIZE, records per thread ring */
 	uint64_t shutdown_timeout_ns; /* OTCSHIM_SHUTDOWN_TIMEOUT, default 2s */
 	int debug;                 /* OTCSHIM_DEBUG */
@@ -424,6 +426,7 @@ void ots_ids_reseed(void);
 typedef struct ots_ring ots_ring_t;
 
 typedef struct ots_tls {
+	void *wslot;       /* this thread's registry entry, for its wait in progress */
 	int reentrant;     /* > 0: the shim's own work, hooks pass straight through */
 	int tid;           /* cached gettid(), 0 until first needed */
 	ots_ring_t *ring;  /* this thread's ring, NULL until it records */
@@ -481,6 +484,27 @@ static inline void ots_reentry_leave(void)
 
 /* Thread registry (tid -> span), used for holder links and cancel events. */
 void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8_t trace_id[16]);
+/* Waits in progress (issue 10). The waiting thread publishes what it waits
+ * for in its registry entry before the real blocking call and clears it when
+ * the call returns (a thread cancelled out of a wait clears it as it ends);
+ * the exporter reads every entry with a sequence check. */
+typedef struct ots_wait_info {
+	int tid, holder;
+	uint32_t op;
+	uint64_t t0; /* monotonic */
+	uint64_t obj, obj2;
+	uint64_t span; /* the waiter's span */
+	uint8_t trace[16];
+} ots_wait_info_t;
+void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0);
+void ots_threads_wait_clear(void);
+/* Copy the waits in progress (at most max); returns how many. */
+size_t ots_threads_waits(ots_wait_info_t *out, size_t max);
+/* True once per wait (tid, t0): the caller reports it as a stall. */
+int ots_threads_stall_claim(int tid, uint64_t t0);
+/* From the exporter: a span for a wait still in progress (OTS_RF_IN_PROGRESS),
+ * from its start to now, in the waiter's trace under the waiter's span. */
+void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit);
 void ots_threads_unregister(int tid);
 /* Span id of the live thread with this tid, or 0. */
 uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16]);
@@ -568,6 +592,7 @@ static inline void ots_wait_begin(ots_wait_t *w, ots_op_t op, const void *obj, c
 	/* the holder's span now: by the time the wait ends it may have exited */
 	w->link_span_id = holder_tid > 0 ? ots_threads_span_of(holder_tid, w->link_trace_id) : 0;
 	w->t0 = ots_mono_ns();
+	ots_threads_wait_publish(w->op, w->obj, w->obj2, holder_tid, w->t0);
 }
 /* End a wait: read the clock, and if the wait reached OTCSHIM_MIN_WAIT write a
  * record (stack included). ret is the real call's result (0 or an errno value).

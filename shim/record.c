@@ -85,6 +85,7 @@ void ots_hold_release(const void *obj, int record)
 void ots_wait_end(ots_wait_t *w, int ret)
 {
 	int saved = errno;
+	ots_threads_wait_clear();
 	uint64_t t1 = ots_mono_ns();
 	uint64_t d = t1 - w->t0;
 	ots_reentry_enter();
@@ -117,6 +118,30 @@ void ots_wait_end(ots_wait_t *w, int ret)
 
 	ots_reentry_leave();
 	errno = saved;
+}
+
+void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit)
+{
+	ots_rec_t *r = scratch_get();
+	r->kind = OTS_REC_WAIT;
+	r->op = (uint16_t)w->op;
+	r->tid = w->tid;
+	r->span_id = ots_ids_span();
+	r->parent_span_id = w->span ? w->span : ots_segment_root(ots_tls.seg, NULL);
+	if (w->span)
+		memcpy(r->trace_id, w->trace, 16);
+	else
+		ots_segment_root(ots_tls.seg, r->trace_id);
+	r->flags = OTS_RF_IN_PROGRESS | (at_exit ? OTS_RF_LIVE_AT_EXIT : 0);
+	r->start_ns = ots_unix_ns(w->t0);
+	r->end_ns = ots_unix_ns(now);
+	r->obj = w->obj;
+	r->obj2 = w->obj2;
+	if (w->holder > 0) {
+		r->holder_tid = w->holder;
+		r->flags |= OTS_RF_HOLDER;
+	}
+	commit_copy(r);
 }
 
 void ots_span_record(ots_op_t op, uint64_t t0_mono, const void *obj, int ret)

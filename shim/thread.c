@@ -61,6 +61,11 @@ typedef struct reg_entry {
 	_Atomic uint64_t start_ns, parent, routine, link_span;
 	_Atomic int ptid;
 	_Atomic uint64_t link_trace[2];
+	/* the wait in progress: written by the thread itself, wseq odd while
+	 * it writes; wt0 0 = none; wreported: the wt0 reported as a stall */
+	_Atomic uint32_t wseq, wop;
+	_Atomic int wholder;
+	_Atomic uint64_t wt0, wobj, wobj2, wreported;
 } reg_entry_t;
 
 static void id_store(_Atomic uint64_t w[2], const uint8_t id[16])
@@ -194,12 +199,84 @@ void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8
 void ots_threads_unregister(int tid)
 {
 	reg_entry_t *e = reg_find(tid);
+	if (tid == ots_tid())
+		ots_tls.wslot = NULL;
 	if (!e)
 		return;
+	atomic_store_explicit(&e->wt0, 0, memory_order_relaxed);
 	self_remove(atomic_load_explicit(&e->self, memory_order_relaxed), tid);
 	atomic_store_explicit(&e->span, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->self, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->tid, REG_TOMB, memory_order_release);
+}
+
+static reg_entry_t *own_entry(void)
+{
+	reg_entry_t *e = ots_tls.wslot;
+	if (ots_unlikely(!e)) {
+		e = reg_find(ots_tid());
+		ots_tls.wslot = e;
+	}
+	return e;
+}
+
+void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0)
+{
+	reg_entry_t *e = own_entry();
+	if (!e)
+		return; /* not registered (the table was crowded): no stall report */
+	uint32_t q = atomic_load_explicit(&e->wseq, memory_order_relaxed);
+	atomic_store_explicit(&e->wseq, q + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->wop, op, memory_order_relaxed);
+	atomic_store_explicit(&e->wholder, holder, memory_order_relaxed);
+	atomic_store_explicit(&e->wobj, obj, memory_order_relaxed);
+	atomic_store_explicit(&e->wobj2, obj2, memory_order_relaxed);
+	atomic_store_explicit(&e->wt0, t0, memory_order_relaxed);
+	atomic_store_explicit(&e->wseq, q + 2, memory_order_release);
+}
+
+void ots_threads_wait_clear(void)
+{
+	reg_entry_t *e = ots_tls.wslot;
+	if (e)
+		atomic_store_explicit(&e->wt0, 0, memory_order_release);
+}
+
+size_t ots_threads_waits(ots_wait_info_t *out, size_t max)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < REG_SIZE && n < max; i++) {
+		reg_entry_t *e = &reg[i];
+		int tid = atomic_load_explicit(&e->tid, memory_order_acquire);
+		if (tid <= 0 || !atomic_load_explicit(&e->wt0, memory_order_relaxed))
+			continue;
+		uint32_t q = atomic_load_explicit(&e->wseq, memory_order_acquire);
+		if (q & 1)
+			continue; /* being written: next scan */
+		ots_wait_info_t *o = &out[n];
+		o->tid = tid;
+		o->op = atomic_load_explicit(&e->wop, memory_order_relaxed);
+		o->holder = atomic_load_explicit(&e->wholder, memory_order_relaxed);
+		o->obj = atomic_load_explicit(&e->wobj, memory_order_relaxed);
+		o->obj2 = atomic_load_explicit(&e->wobj2, memory_order_relaxed);
+		o->t0 = atomic_load_explicit(&e->wt0, memory_order_relaxed);
+		o->span = atomic_load_explicit(&e->span, memory_order_relaxed);
+		id_load(e->trace, o->trace);
+		atomic_thread_fence(memory_order_acquire);
+		if (o->t0 && atomic_load_explicit(&e->wseq, memory_order_relaxed) == q)
+			n++;
+	}
+	return n;
+}
+
+int ots_threads_stall_claim(int tid, uint64_t t0)
+{
+	reg_entry_t *e = reg_find(tid);
+	if (!e)
+		return 0;
+	uint64_t was = atomic_load_explicit(&e->wreported, memory_order_relaxed);
+	return was != t0 && atomic_compare_exchange_strong(&e->wreported, &was, t0);
 }
 
 uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16])
@@ -323,6 +400,7 @@ void ots_threads_end_live(uint64_t end_unix)
 /* The child has one thread: forget every other entry. */
 void ots_threads_reset_after_fork(void)
 {
+	ots_tls.wslot = NULL; /* its entry was the parent's tid's */
 	ots_zero_table(reg, sizeof reg);
 	ots_zero_table(by_self, sizeof by_self);
 }
