@@ -159,15 +159,15 @@ static size_t fill_queue(void)
 	size_t got = 0;
 	if (!queue)
 		return 0;
-	if (qlen < qcap && atomic_load_explicit(&final_rec_set, memory_order_acquire) &&
-	    atomic_exchange(&final_rec_set, 0)) {
-		queue[(qhead + qlen) % qcap] = final_rec;
-		qlen++;
-		got++;
-	}
-	while (qlen < qcap) {
+	/* The root goes in after what the rings hold, so it is the newest record
+	 * queued: a full backlog drops its oldest batches, and the root (which
+	 * the exiting thread recorded last) must not be among them. One place is
+	 * kept for it, so a ring that never empties cannot keep it out. */
+	size_t keep = atomic_load_explicit(&final_rec_set, memory_order_acquire) ? 1 : 0;
+	while (qlen + keep < qcap) {
 		size_t tail = (qhead + qlen) % qcap;
-		size_t room = qcap - tail < qcap - qlen ? qcap - tail : qcap - qlen;
+		size_t free_places = qcap - keep - qlen;
+		size_t room = qcap - tail < free_places ? qcap - tail : free_places;
 		size_t n = ots_pool_drain(&queue[tail], room);
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -181,6 +181,11 @@ static size_t fill_queue(void)
 		got += n;
 		if (n < room)
 			break; /* the rings are empty */
+	}
+	if (keep && qlen < qcap && atomic_exchange(&final_rec_set, 0)) {
+		queue[(qhead + qlen) % qcap] = final_rec;
+		qlen++;
+		got++;
 	}
 	return got;
 }
