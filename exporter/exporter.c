@@ -359,6 +359,114 @@ static uint64_t stall_cadence(void)
 	return c < 20000000ull ? 20000000ull : c > 250000000ull ? 250000000ull : c;
 }
 
+/* Deadlocks (issue 10): a wait's holder that is itself waiting gives an edge
+ * of the waits-for graph (mutex owner, rwlock writer, joined thread); a walk
+ * along holders that comes back to its start is a cycle. The owner words read
+ * from glibc's layout can be stale, so a cycle is a deadlock only when the
+ * next scan finds it again with the same waits (same threads, same starts). */
+#define CYCLE_MAX 16
+
+static int holder_edge(unsigned op)
+{
+	return (op >= OTS_OP_MUTEX_LOCK && op <= OTS_OP_RWLOCK_CLOCKWRLOCK) || op == OTS_OP_JOIN ||
+	       op == OTS_OP_TIMEDJOIN || op == OTS_OP_CLOCKJOIN;
+}
+
+static size_t index_of(const ots_wait_info_t *w, size_t n, int tid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w[i].tid == tid && holder_edge(w[i].op))
+			return i;
+	return n;
+}
+
+/* A cycle's signature: the sum of its waits' (tid, start) mixes, the same
+ * whichever thread the walk started from. */
+static uint64_t cycle_sig(const ots_wait_info_t *w, const size_t *c, size_t len)
+{
+	uint64_t sig = 0;
+	for (size_t i = 0; i < len; i++)
+		sig += (w[c[i]].t0 ^ ((uint64_t)(uint32_t)w[c[i]].tid << 40)) * 0x9e3779b97f4a7c15ull;
+	return sig;
+}
+
+static void deadlock_check(const ots_wait_info_t *w, size_t n, uint64_t now)
+{
+	static uint64_t seen[8], said[8]; /* signatures: last scan's, and reported */
+	uint64_t this_scan[8];
+	size_t nthis = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!holder_edge(w[i].op) || w[i].holder <= 0)
+			continue;
+		size_t c[CYCLE_MAX], len = 0, cur = i;
+		int cycle = 0;
+		while (len < CYCLE_MAX) {
+			c[len++] = cur;
+			if (w[cur].holder == w[i].tid) {
+				cycle = 1;
+				break;
+			}
+			size_t next = index_of(w, n, w[cur].holder);
+			if (next == n || w[next].holder <= 0)
+				break;
+			cur = next;
+		}
+		if (!cycle)
+			continue;
+		/* report each cycle from its lowest tid only */
+		int lowest = 1;
+		for (size_t k = 1; k < len; k++)
+			lowest &= w[c[k]].tid > w[i].tid;
+		if (!lowest)
+			continue;
+		uint64_t sig = cycle_sig(w, c, len);
+		if (nthis < 8)
+			this_scan[nthis++] = sig;
+		int confirmed = 0, reported = 0;
+		for (size_t k = 0; k < 8; k++) {
+			confirmed |= seen[k] == sig;
+			reported |= said[k] == sig;
+		}
+		if (!confirmed || reported)
+			continue;
+		for (size_t k = 0; k < 8; k++)
+			if (!said[k] || k == 7) {
+				said[k] = sig;
+				break;
+			}
+		if (len == 1)
+			OTS_WARN("deadlock: a thread waits for ever for a lock it holds itself:");
+		else
+			OTS_WARN("deadlock: %zu threads wait for each other, for ever:", len);
+		for (size_t k = 0; k < len; k++) {
+			const ots_wait_info_t *x = &w[c[k]];
+			int is_join = x->op == OTS_OP_JOIN || x->op == OTS_OP_TIMEDJOIN ||
+				      x->op == OTS_OP_CLOCKJOIN;
+			const char *name = is_join ? NULL : ots_sym_object(x->obj);
+			if (is_join)
+				OTS_WARN("  thread %d waits in %s for thread %d (for %llu ms)", x->tid,
+					 ots_op_name(x->op), x->holder,
+					 (unsigned long long)((now - x->t0) / 1000000));
+			else
+				OTS_WARN("  thread %d waits in %s for %s%s0x%llx%s, held by thread "
+					 "%d%s (for %llu ms)",
+					 x->tid, ots_op_name(x->op), name ? name : "",
+					 name ? " (" : "", (unsigned long long)x->obj,
+					 name ? ")" : "", x->holder,
+					 x->holder == x->tid ? " itself" : "",
+					 (unsigned long long)((now - x->t0) / 1000000));
+			ots_stall_record(x, now, OTS_WAIT_DEADLOCK);
+		}
+		export_ready(1); /* every sink, at once */
+		if (ots_cfg.on_deadlock_abort) {
+			OTS_WARN("deadlock: OTCSHIM_ON_DEADLOCK=abort: raising SIGABRT");
+			abort();
+		}
+	}
+	memset(seen, 0, sizeof seen);
+	memcpy(seen, this_scan, nthis * sizeof *this_scan);
+}
+
 static int stall_scan(void)
 {
 	static ots_wait_info_t w[STALL_SCAN_MAX];
@@ -366,11 +474,12 @@ static int stall_scan(void)
 	size_t n = ots_threads_waits(w, STALL_SCAN_MAX);
 	uint64_t now = ots_mono_ns();
 	int found = 0;
+	deadlock_check(w, n, now);
 	for (size_t i = 0; i < n; i++) {
 		fresh[i] = now - w[i].t0 >= ots_cfg.stall_ns &&
 			   ots_threads_stall_claim(w[i].tid, w[i].t0);
 		if (fresh[i]) {
-			ots_stall_record(&w[i], now, 0); /* to every sink, at the next export */
+			ots_stall_record(&w[i], now, OTS_WAIT_STALL); /* to every sink, at the next export */
 			found++;
 		}
 	}

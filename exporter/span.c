@@ -101,7 +101,13 @@ static int is_error(int e)
 static void wait_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 {
 	s->name = ots_op_name(r->op);
-	if (r->flags & OTS_RF_LIVE_AT_EXIT) {
+	if (r->flags & OTS_RF_DEADLOCK) {
+		/* one span per wait of a proven cycle, each linked to its holder */
+		s->name = ots_arena_printf(arena, "deadlock %s", ots_op_name(r->op));
+		ots_span_attr_str(s, "otcshim.wait.state", "deadlocked");
+		s->status_code = 2;
+		s->status_msg = "deadlock";
+	} else if (r->flags & OTS_RF_LIVE_AT_EXIT) {
 		/* still waiting when the process exited: it never completed */
 		ots_span_attr_str(s, "otcshim.wait.state", "unfinished_at_exit");
 	} else if (r->flags & OTS_RF_IN_PROGRESS) {

@@ -34,12 +34,19 @@ static int holder_of(const pthread_mutex_t *m)
 }
 
 /* Returns the holder tid (>0), 0 when unknown, or -1 when the caller itself
- * owns the mutex (no contention). */
+ * owns the mutex and the real call returns at once (a recursive one counts
+ * up, an error-checking one says EDEADLK: no contention). A normal or
+ * adaptive mutex relocked by its owner never returns: that is a wait on
+ * itself, and its holder is the caller (a deadlock of one thread). */
 static int contention_holder(const pthread_mutex_t *m)
 {
 	int owner = holder_of(m);
-	if (owner && owner == ots_tid())
-		return -1;
+	if (owner && owner == ots_tid()) {
+		int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & 0x7f & ~PSHARED_BIT;
+		int type = kind & 3; /* NORMAL 0, RECURSIVE 1, ERRORCHECK 2, ADAPTIVE 3 */
+		int robust_or_pi = kind & (16 | 32 | 64); /* robust, PI, PP: left alone */
+		return (type == 0 || type == 3) && !robust_or_pi ? owner : -1;
+	}
 	return owner;
 }
 

@@ -621,6 +621,12 @@ void ots_config_load(const char *(*getenv_fn)(const char *))
 		c->output_path = cfg_strdup(v);
 	read_duration("OTCSHIM_MIN_WAIT", &c->min_wait_ns);
 	read_duration("OTCSHIM_STALL", &c->stall_ns);
+	if ((v = getenv_nonempty("OTCSHIM_ON_DEADLOCK"))) {
+		if (!strcasecmp(v, "abort"))
+			c->on_deadlock_abort = 1;
+		else if (strcasecmp(v, "report"))
+			OTS_WARN("OTCSHIM_ON_DEADLOCK=\"%s\" is not report or abort; using report", v);
+	}
 	read_u32("OTCSHIM_POOL_SIZE", 16, 1u << 20, &c->pool_size);
 	read_duration("OTCSHIM_SHUTDOWN_TIMEOUT", &c->shutdown_timeout_ns);
 	read_u32("OTCSHIM_STACK_DEPTH", 0, OTS_MAX_FRAMES, &c->stack_depth);

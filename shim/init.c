@@ -284,7 +284,7 @@ static void waits_at_exit(void)
 	uint64_t now = ots_mono_ns();
 	for (size_t i = 0; i < n; i++)
 		if (w[i].tid != ots_tid())
-			ots_stall_record(&w[i], now, 1);
+			ots_stall_record(&w[i], now, OTS_WAIT_AT_EXIT);
 }
 
 void ots_shutdown(void)

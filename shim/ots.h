@@ -104,6 +104,7 @@ enum {
 	OTS_RF_LIVE_AT_EXIT = 1u << 9, /* thread: still running when the process exited */
 	OTS_RF_EXEC = 1u << 10,        /* process: the image ended in an exec */
 	OTS_RF_IN_PROGRESS = 1u << 11, /* wait: still going on (a stall), not ended */
+	OTS_RF_DEADLOCK = 1u << 12,    /* wait in progress: part of a proven cycle */
 };
 
 #define OTS_MAX_FRAMES 32
@@ -143,6 +144,7 @@ typedef struct ots_config {
 	char *output_path;         /* OTCSHIM_OUTPUT */
 	uint64_t min_wait_ns;      /* OTCSHIM_MIN_WAIT, default 100us */
 	uint64_t stall_ns;         /* OTCSHIM_STALL, default 5s, 0 = off */
+	int on_deadlock_abort;     /* OTCSHIM_ON_DEADLOCK=abort */
 	uint32_t pool_size;        /* OTCSHIM_POOL_SIZE, records per thread ring */
 	uint64_t shutdown_timeout_ns; /* OTCSHIM_SHUTDOWN_TIMEOUT, default 2s */
 	int debug;                 /* OTCSHIM_DEBUG */
@@ -504,7 +506,8 @@ size_t ots_threads_waits(ots_wait_info_t *out, size_t max);
 int ots_threads_stall_claim(int tid, uint64_t t0);
 /* From the exporter: a span for a wait still in progress (OTS_RF_IN_PROGRESS),
  * from its start to now, in the waiter's trace under the waiter's span. */
-void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit);
+enum { OTS_WAIT_STALL, OTS_WAIT_AT_EXIT, OTS_WAIT_DEADLOCK };
+void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int state);
 void ots_threads_unregister(int tid);
 /* Span id of the live thread with this tid, or 0. */
 uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16]);

@@ -120,7 +120,7 @@ void ots_wait_end(ots_wait_t *w, int ret)
 	errno = saved;
 }
 
-void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit)
+void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int state)
 {
 	ots_rec_t *r = scratch_get();
 	r->kind = OTS_REC_WAIT;
@@ -132,7 +132,8 @@ void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit)
 		memcpy(r->trace_id, w->trace, 16);
 	else
 		ots_segment_root(ots_tls.seg, r->trace_id);
-	r->flags = OTS_RF_IN_PROGRESS | (at_exit ? OTS_RF_LIVE_AT_EXIT : 0);
+	r->flags = OTS_RF_IN_PROGRESS | (state == OTS_WAIT_AT_EXIT ? OTS_RF_LIVE_AT_EXIT : 0) |
+		   (state == OTS_WAIT_DEADLOCK ? OTS_RF_DEADLOCK : 0);
 	r->start_ns = ots_unix_ns(w->t0);
 	r->end_ns = ots_unix_ns(now);
 	r->obj = w->obj;
@@ -140,6 +141,11 @@ void ots_stall_record(const ots_wait_info_t *w, uint64_t now, int at_exit)
 	if (w->holder > 0) {
 		r->holder_tid = w->holder;
 		r->flags |= OTS_RF_HOLDER;
+		if (state == OTS_WAIT_DEADLOCK) { /* the link: to the holder's thread */
+			r->link_span_id = ots_threads_span_of(w->holder, r->link_trace_id);
+			if (r->link_span_id)
+				r->flags |= OTS_RF_HAS_LINK;
+		}
 	}
 	commit_copy(r);
 }
