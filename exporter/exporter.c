@@ -366,6 +366,29 @@ static uint64_t stall_cadence(void)
  * next scan finds it again with the same waits (same threads, same starts). */
 #define CYCLE_MAX 16
 
+/* " at worker+0x2a (app.c:41)": where the program waits, or "" */
+static const char *site_text(uint64_t site, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	if (!site)
+		return buf;
+	ots_sym_info_t si;
+	ots_sym_info(site, &si);
+	int k = 0;
+	if (si.function)
+		k = snprintf(buf, n, " at %s+0x%llx", si.function, (unsigned long long)si.offset);
+	else if (si.module)
+		k = snprintf(buf, n, " at %s+0x%llx", si.module,
+			     (unsigned long long)si.module_offset);
+	else
+		k = snprintf(buf, n, " at 0x%llx", (unsigned long long)site);
+	if (si.file && k > 0 && (size_t)k < n) {
+		const char *base = strrchr(si.file, '/');
+		snprintf(buf + k, n - (size_t)k, " (%s:%d)", base ? base + 1 : si.file, si.line);
+	}
+	return buf;
+}
+
 static int holder_edge(unsigned op)
 {
 	return (op >= OTS_OP_MUTEX_LOCK && op <= OTS_OP_RWLOCK_CLOCKWRLOCK) || op == OTS_OP_JOIN ||
@@ -443,14 +466,16 @@ static void deadlock_check(const ots_wait_info_t *w, size_t n, uint64_t now)
 			int is_join = x->op == OTS_OP_JOIN || x->op == OTS_OP_TIMEDJOIN ||
 				      x->op == OTS_OP_CLOCKJOIN;
 			const char *name = is_join ? NULL : ots_sym_object(x->obj);
+			char at[192];
+			site_text(x->site, at, sizeof at);
 			if (is_join)
-				OTS_WARN("  thread %d waits in %s for thread %d (for %llu ms)", x->tid,
-					 ots_op_name(x->op), x->holder,
+				OTS_WARN("  thread %d waits%s in %s for thread %d (for %llu ms)",
+					 x->tid, at, ots_op_name(x->op), x->holder,
 					 (unsigned long long)((now - x->t0) / 1000000));
 			else
-				OTS_WARN("  thread %d waits in %s for %s%s0x%llx%s, held by thread "
-					 "%d%s (for %llu ms)",
-					 x->tid, ots_op_name(x->op), name ? name : "",
+				OTS_WARN("  thread %d waits%s in %s for %s%s0x%llx%s, held by "
+					 "thread %d%s (for %llu ms)",
+					 x->tid, at, ots_op_name(x->op), name ? name : "",
 					 name ? " (" : "", (unsigned long long)x->obj,
 					 name ? ")" : "", x->holder,
 					 x->holder == x->tid ? " itself" : "",
@@ -528,9 +553,11 @@ static int stall_scan(void)
 		char holder[48] = "";
 		if (w[i].holder > 0 && nw == 1)
 			snprintf(holder, sizeof holder, ", held by thread %d", w[i].holder);
-		OTS_WARN("stall: %s %s ha%s waited %llu ms in %s on %s%s0x%llx%s%s",
+		char at[192];
+		site_text(w[i].site, at, sizeof at);
+		OTS_WARN("stall: %s %s ha%s waited %llu ms%s in %s on %s%s0x%llx%s%s",
 			 nw == 1 ? "thread" : "threads", tids, nw == 1 ? "s" : "ve",
-			 (unsigned long long)(longest / 1000000), ots_op_name(w[i].op),
+			 (unsigned long long)(longest / 1000000), at, ots_op_name(w[i].op),
 			 name ? name : "", name ? " (" : "", (unsigned long long)w[i].obj,
 			 name ? ")" : "", holder);
 	}

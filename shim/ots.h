@@ -495,10 +495,12 @@ typedef struct ots_wait_info {
 	uint32_t op;
 	uint64_t t0; /* monotonic */
 	uint64_t obj, obj2;
+	uint64_t site; /* where the program waits (a return address), 0 if unknown */
 	uint64_t span; /* the waiter's span */
 	uint8_t trace[16];
 } ots_wait_info_t;
-void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0);
+void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0,
+			      uint64_t site);
 void ots_threads_wait_clear(void);
 /* Copy the waits in progress (at most max); returns how many. */
 size_t ots_threads_waits(ots_wait_info_t *out, size_t max);
@@ -573,6 +575,9 @@ typedef struct ots_wait {
 	int holder_tid; /* 0 if unknown */
 	uint16_t op;
 	uint16_t flags;
+	uint8_t nframes; /* the stack, taken as the wait begins (the record's frames) */
+	uint8_t stacked; /* it was taken then (libunwind was loaded): not again at the end */
+	uint64_t site;   /* its first frame: where the program waits */
 	uint64_t link_span_id; /* holder's thread span, looked up when the wait begins */
 	uint8_t link_trace_id[16];
 } ots_wait_t;
@@ -584,6 +589,11 @@ static inline int ots_should_trace(uint32_t family)
 	return ots_likely(atomic_load_explicit(&ots_g.state, memory_order_relaxed) == 2) &&
 	       ots_g.enabled && (ots_g.hooks & family) && ots_tls.reentrant == 0;
 }
+/* The waiter's stack, as the wait begins: kept for its record, and its first
+ * frame published as the wait's call site (shim/record.c). */
+void ots_wait_stack(ots_wait_t *w);
+/* libunwind is loaded: a stack can be taken now. */
+int ots_stack_ready(void);
 static inline void ots_wait_begin(ots_wait_t *w, ots_op_t op, const void *obj, const void *obj2,
 				  int holder_tid)
 {
@@ -594,8 +604,9 @@ static inline void ots_wait_begin(ots_wait_t *w, ots_op_t op, const void *obj, c
 	w->holder_tid = holder_tid;
 	/* the holder's span now: by the time the wait ends it may have exited */
 	w->link_span_id = holder_tid > 0 ? ots_threads_span_of(holder_tid, w->link_trace_id) : 0;
+	ots_wait_stack(w);
 	w->t0 = ots_mono_ns();
-	ots_threads_wait_publish(w->op, w->obj, w->obj2, holder_tid, w->t0);
+	ots_threads_wait_publish(w->op, w->obj, w->obj2, holder_tid, w->t0, w->site);
 }
 /* End a wait: read the clock, and if the wait reached OTCSHIM_MIN_WAIT write a
  * record (stack included). ret is the real call's result (0 or an errno value).

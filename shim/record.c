@@ -82,6 +82,23 @@ void ots_hold_release(const void *obj, int record)
 	}
 }
 
+void ots_wait_stack(ots_wait_t *w)
+{
+	w->nframes = 0;
+	w->site = 0;
+	/* not loaded yet (the exporter thread is opening it): the end of the
+	 * wait takes the stack instead, as it may be loaded by then */
+	w->stacked = ots_stack_ready();
+	if (!w->stacked)
+		return;
+	int saved = errno;
+	ots_reentry_enter();
+	w->nframes = (uint8_t)ots_stack_capture(scratch.frames, (int)ots_g.stack_depth);
+	w->site = w->nframes ? scratch.frames[0] : 0;
+	ots_reentry_leave();
+	errno = saved;
+}
+
 void ots_wait_end(ots_wait_t *w, int ret)
 {
 	int saved = errno;
@@ -109,7 +126,9 @@ void ots_wait_end(ots_wait_t *w, int ret)
 	int record = d >= ots_g.min_wait_ns;
 	if (!record)
 		r->flags |= OTS_RF_STATS_ONLY;
-	r->nframes = (uint8_t)ots_stack_capture(r->frames, (int)ots_g.stack_depth);
+	/* taken as the wait began, already in r->frames; else now */
+	r->nframes = w->stacked ? w->nframes :
+				  (uint8_t)ots_stack_capture(r->frames, (int)ots_g.stack_depth);
 	ots_lockstat_add(r, d);
 	if (record)
 		commit_copy(r);

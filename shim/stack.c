@@ -312,6 +312,11 @@ static __attribute__((noinline)) int walk_steps(void **out, int max)
 	return n;
 }
 
+int ots_stack_ready(void)
+{
+	return atomic_load_explicit(&unw_bt, memory_order_acquire) != NULL;
+}
+
 int ots_stack_capture(uint64_t *frames, int max)
 {
 	int (*bt)(void **, int) = atomic_load_explicit(&unw_bt, memory_order_acquire);

@@ -65,7 +65,7 @@ typedef struct reg_entry {
 	 * it writes; wt0 0 = none; wreported: the wt0 reported as a stall */
 	_Atomic uint32_t wseq, wop;
 	_Atomic int wholder;
-	_Atomic uint64_t wt0, wobj, wobj2, wreported;
+	_Atomic uint64_t wt0, wobj, wobj2, wsite, wreported;
 } reg_entry_t;
 
 static void id_store(_Atomic uint64_t w[2], const uint8_t id[16])
@@ -220,7 +220,8 @@ static reg_entry_t *own_entry(void)
 	return e;
 }
 
-void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0)
+void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int holder, uint64_t t0,
+			      uint64_t site)
 {
 	reg_entry_t *e = own_entry();
 	if (!e)
@@ -232,6 +233,7 @@ void ots_threads_wait_publish(uint32_t op, uintptr_t obj, uintptr_t obj2, int ho
 	atomic_store_explicit(&e->wholder, holder, memory_order_relaxed);
 	atomic_store_explicit(&e->wobj, obj, memory_order_relaxed);
 	atomic_store_explicit(&e->wobj2, obj2, memory_order_relaxed);
+	atomic_store_explicit(&e->wsite, site, memory_order_relaxed);
 	atomic_store_explicit(&e->wt0, t0, memory_order_relaxed);
 	atomic_store_explicit(&e->wseq, q + 2, memory_order_release);
 }
@@ -260,6 +262,7 @@ size_t ots_threads_waits(ots_wait_info_t *out, size_t max)
 		o->holder = atomic_load_explicit(&e->wholder, memory_order_relaxed);
 		o->obj = atomic_load_explicit(&e->wobj, memory_order_relaxed);
 		o->obj2 = atomic_load_explicit(&e->wobj2, memory_order_relaxed);
+		o->site = atomic_load_explicit(&e->wsite, memory_order_relaxed);
 		o->t0 = atomic_load_explicit(&e->wt0, memory_order_relaxed);
 		o->span = atomic_load_explicit(&e->span, memory_order_relaxed);
 		id_load(e->trace, o->trace);

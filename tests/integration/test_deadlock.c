@@ -33,8 +33,12 @@ Test(deadlock, ab_ba_is_named_once)
 	cr_assert_eq(r.exit_code, 0, "%s\n%s", trun_status(&r), r.err);
 	cr_assert_eq(lines_with(r.err, "otcshim: deadlock: 2 threads wait for each other"), 1,
 		     "%s", r.err);
-	cr_assert(strstr(r.err, "waits in pthread_mutex_lock for lock_a (0x"), "%s", r.err);
-	cr_assert(strstr(r.err, "waits in pthread_mutex_lock for lock_b (0x"), "%s", r.err);
+	cr_assert(strstr(r.err, " in pthread_mutex_lock for lock_a (0x"), "%s", r.err);
+	cr_assert(strstr(r.err, " in pthread_mutex_lock for lock_b (0x"), "%s", r.err);
+	/* the call sites: where each thread waits, with its line */
+	cr_assert(strstr(r.err, " waits at a_then_b+0x") && strstr(r.err, " waits at b_then_a+0x"),
+		  "%s", r.err);
+	cr_assert(strstr(r.err, "(deadlock.c:"), "no line: %s", r.err);
 	cr_assert_eq(tspan_count(&r, "deadlock pthread_mutex_lock"), 2);
 	const tspan_t *d = tspan_find(&r, "deadlock pthread_mutex_lock", 0);
 	cr_assert_eq(d->status_code, 2);
@@ -62,7 +66,7 @@ Test(deadlock, threads_joining_each_other)
 	trun_t r;
 	run_mode(&r, "join", "OTCSHIM_ON_DEADLOCK=report");
 	cr_assert_eq(r.exit_code, 0, "%s\n%s", trun_status(&r), r.err);
-	cr_assert_eq(lines_with(r.err, "waits in pthread_join for thread "), 2, "%s", r.err);
+	cr_assert_eq(lines_with(r.err, " in pthread_join for thread "), 2, "%s", r.err);
 	unlink(r.outfile);
 	trun_free(&r);
 }
