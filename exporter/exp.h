@@ -142,6 +142,12 @@ const char *ots_sym_function(uint64_t addr);
  * "table+0x28"); failing that "@fn", fn being the first function outside the
  * shim and libc that waited on it (from the lock registry); or NULL. */
 const char *ots_sym_object(uint64_t addr);
+/* The name of the object a wait of op is on (its symbol), NULL when it has
+ * none or is a thread (a join). */
+static inline const char *ots_wait_object_name(unsigned op, uint64_t obj)
+{
+	return ots_op_is_join(op) ? NULL : ots_sym_object(obj);
+}
 /* True if addr is inside the shim or libc (frames skipped for code.function.name). */
 bool ots_sym_is_internal(uint64_t addr);
 /* Everything known about a code address, for the report. Fields may be NULL/0. */

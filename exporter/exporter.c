@@ -389,10 +389,20 @@ static const char *site_text(uint64_t site, char *buf, size_t n)
 	return buf;
 }
 
+/* "lock_b (0x55...)", or "0x55..." when the object has no name */
+static const char *obj_text(const ots_wait_info_t *w, char *buf, size_t n)
+{
+	const char *name = ots_wait_object_name(w->op, w->obj);
+	if (name)
+		snprintf(buf, n, "%s (0x%llx)", name, (unsigned long long)w->obj);
+	else
+		snprintf(buf, n, "0x%llx", (unsigned long long)w->obj);
+	return buf;
+}
+
 static int holder_edge(unsigned op)
 {
-	return (op >= OTS_OP_MUTEX_LOCK && op <= OTS_OP_RWLOCK_CLOCKWRLOCK) || op == OTS_OP_JOIN ||
-	       op == OTS_OP_TIMEDJOIN || op == OTS_OP_CLOCKJOIN;
+	return (op >= OTS_OP_MUTEX_LOCK && op <= OTS_OP_RWLOCK_CLOCKWRLOCK) || ots_op_is_join(op);
 }
 
 static size_t index_of(const ots_wait_info_t *w, size_t n, int tid)
@@ -463,22 +473,17 @@ static void deadlock_check(const ots_wait_info_t *w, size_t n, uint64_t now)
 			OTS_WARN("deadlock: %zu threads wait for each other, for ever:", len);
 		for (size_t k = 0; k < len; k++) {
 			const ots_wait_info_t *x = &w[c[k]];
-			int is_join = x->op == OTS_OP_JOIN || x->op == OTS_OP_TIMEDJOIN ||
-				      x->op == OTS_OP_CLOCKJOIN;
-			const char *name = is_join ? NULL : ots_sym_object(x->obj);
-			char at[192];
+			char at[192], obj[192];
 			site_text(x->site, at, sizeof at);
-			if (is_join)
+			if (ots_op_is_join(x->op))
 				OTS_WARN("  thread %d waits%s in %s for thread %d (for %llu ms)",
 					 x->tid, at, ots_op_name(x->op), x->holder,
 					 (unsigned long long)((now - x->t0) / 1000000));
 			else
-				OTS_WARN("  thread %d waits%s in %s for %s%s0x%llx%s, held by "
-					 "thread %d%s (for %llu ms)",
-					 x->tid, at, ots_op_name(x->op), name ? name : "",
-					 name ? " (" : "", (unsigned long long)x->obj,
-					 name ? ")" : "", x->holder,
-					 x->holder == x->tid ? " itself" : "",
+				OTS_WARN("  thread %d waits%s in %s for %s, held by thread %d%s "
+					 "(for %llu ms)",
+					 x->tid, at, ots_op_name(x->op), obj_text(x, obj, sizeof obj),
+					 x->holder, x->holder == x->tid ? " itself" : "",
 					 (unsigned long long)((now - x->t0) / 1000000));
 			ots_stall_record(x, now, OTS_WAIT_DEADLOCK);
 		}
@@ -547,19 +552,15 @@ static int stall_scan(void)
 							 nw ? ", " : "", w[k].tid);
 			nw++;
 		}
-		int is_join = w[i].op == OTS_OP_JOIN || w[i].op == OTS_OP_TIMEDJOIN ||
-			      w[i].op == OTS_OP_CLOCKJOIN;
-		const char *name = is_join ? NULL : ots_sym_object(w[i].obj);
 		char holder[48] = "";
 		if (w[i].holder > 0 && nw == 1)
 			snprintf(holder, sizeof holder, ", held by thread %d", w[i].holder);
-		char at[192];
+		char at[192], obj[192];
 		site_text(w[i].site, at, sizeof at);
-		OTS_WARN("stall: %s %s ha%s waited %llu ms%s in %s on %s%s0x%llx%s%s",
+		OTS_WARN("stall: %s %s ha%s waited %llu ms%s in %s on %s%s",
 			 nw == 1 ? "thread" : "threads", tids, nw == 1 ? "s" : "ve",
 			 (unsigned long long)(longest / 1000000), at, ots_op_name(w[i].op),
-			 name ? name : "", name ? " (" : "", (unsigned long long)w[i].obj,
-			 name ? ")" : "", holder);
+			 obj_text(&w[i], obj, sizeof obj), holder);
 	}
 	return found;
 }

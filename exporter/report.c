@@ -377,9 +377,7 @@ static void snap_take(snap_t *s)
 		for (size_t i = 0; i < s->nlive; i++) {
 			live_t *l = &s->live[i];
 			l->w = w[i];
-			int is_join = w[i].op == OTS_OP_JOIN || w[i].op == OTS_OP_TIMEDJOIN ||
-				      w[i].op == OTS_OP_CLOCKJOIN;
-			const char *nm = is_join ? NULL : ots_sym_object(w[i].obj);
+			const char *nm = ots_wait_object_name(w[i].op, w[i].obj);
 			l->name = nm ? ots_arena_strdup(&s->arena, nm) :
 				       ots_arena_printf(&s->arena, "0x%llx",
 							(unsigned long long)w[i].obj);

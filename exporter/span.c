@@ -118,9 +118,7 @@ static void wait_span(const ots_rec_t *r, ots_span_t *s, ots_arena_t *arena)
 	ots_span_attr_int(s, "thread.id", r->tid);
 	ots_span_attr_str(s, "otcshim.lock.addr", ots_arena_printf(arena, "0x%llx",
 								    (unsigned long long)r->obj));
-	int is_join = r->op == OTS_OP_JOIN || r->op == OTS_OP_TIMEDJOIN || r->op == OTS_OP_CLOCKJOIN;
-	/* a join's object is a pthread_t, not a lock: no lock name for it */
-	const char *lname = is_join ? NULL : ots_sym_object(r->obj);
+	const char *lname = ots_wait_object_name(r->op, r->obj);
 	if (lname)
 		ots_span_attr_str(s, "otcshim.lock.name", ots_arena_strdup(arena, lname));
 	switch (r->op) {

@@ -533,10 +533,7 @@ void ots_lockstat_thread_named(int32_t tid, const char name[16])
 	ls_thread_t *e = thread_find(tid, 0);
 	if (!e)
 		return; /* it never waited: the report does not list it */
-	uint64_t w[2];
-	memcpy(w, name, sizeof w);
-	atomic_store_explicit(&e->name[0], w[0], RELAXED);
-	atomic_store_explicit(&e->name[1], w[1], RELAXED);
+	ots_words_store(e->name, name);
 }
 
 size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max)
@@ -550,9 +547,7 @@ size_t ots_lockstat_threads(ots_lockstat_thread_t *out, size_t max)
 		ots_lockstat_thread_t *o = &out[n++];
 		o->tid = tid;
 		o->routine = atomic_load_explicit(&e->routine, RELAXED);
-		uint64_t w[2] = { atomic_load_explicit(&e->name[0], RELAXED),
-				  atomic_load_explicit(&e->name[1], RELAXED) };
-		memcpy(o->name, w, sizeof o->name);
+		ots_words_load(e->name, o->name);
 		o->name[sizeof o->name - 1] = '\0';
 		o->lock_ns = atomic_load_explicit(&e->lock_ns, RELAXED);
 		o->lock_waits = atomic_load_explicit(&e->lock_waits, RELAXED);

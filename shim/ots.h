@@ -360,6 +360,23 @@ typedef struct ots_global {
 
 extern ots_global_t ots_g;
 
+/* 16 bytes (a trace id, a thread name) kept as two relaxed atomic words, so
+ * that a reader in another thread never races a plain copy. */
+static inline void ots_words_store(_Atomic uint64_t w[2], const void *src)
+{
+	uint64_t a[2];
+	memcpy(a, src, sizeof a);
+	atomic_store_explicit(&w[0], a[0], memory_order_relaxed);
+	atomic_store_explicit(&w[1], a[1], memory_order_relaxed);
+}
+
+static inline void ots_words_load(_Atomic uint64_t w[2], void *dst)
+{
+	uint64_t a[2] = { atomic_load_explicit(&w[0], memory_order_relaxed),
+			  atomic_load_explicit(&w[1], memory_order_relaxed) };
+	memcpy(dst, a, sizeof a);
+}
+
 /* A thread's name (comm) if it is its own: set, and not merely the one it
  * inherited from the process as the kernel named it at exec. NULL if not. */
 static inline const char *ots_thread_own_name(const char *comm)
@@ -686,6 +703,12 @@ extern _Atomic uint64_t ots_stack_skipped;
 /* ------------------------------------------------------------------------ */
 /* shim/ops.c */
 const char *ots_op_name(unsigned op);
+/* A join's object is a pthread_t, not a lock: it has no lock name, and its
+ * holder is the thread joined. */
+static inline int ots_op_is_join(unsigned op)
+{
+	return op == OTS_OP_JOIN || op == OTS_OP_TIMEDJOIN || op == OTS_OP_CLOCKJOIN;
+}
 /* Per-lock statistics (shim/lockstat.c): updated on contended paths only.
  * add: one contended wait (every one, also below OTCSHIM_MIN_WAIT; r has the
  * stack); hold: how long a lock acquired after contention was then held. */

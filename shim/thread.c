@@ -68,23 +68,6 @@ typedef struct reg_entry {
 	_Atomic uint64_t wt0, wobj, wobj2, wsite, wreported;
 } reg_entry_t;
 
-static void id_store(_Atomic uint64_t w[2], const uint8_t id[16])
-{
-	uint64_t a, b;
-	memcpy(&a, id, 8);
-	memcpy(&b, id + 8, 8);
-	atomic_store_explicit(&w[0], a, memory_order_relaxed);
-	atomic_store_explicit(&w[1], b, memory_order_relaxed);
-}
-
-static void id_load(_Atomic uint64_t w[2], uint8_t id[16])
-{
-	uint64_t a = atomic_load_explicit(&w[0], memory_order_relaxed);
-	uint64_t b = atomic_load_explicit(&w[1], memory_order_relaxed);
-	memcpy(id, &a, 8);
-	memcpy(id + 8, &b, 8);
-}
-
 static reg_entry_t reg[REG_SIZE];
 /* set by the first description (a thread started through the trampoline):
  * a process that never started one (most short-lived ones) has nothing to
@@ -188,7 +171,7 @@ void ots_threads_register(int tid, pthread_t self, uint64_t span_id, const uint8
 	}
 	if (!e)
 		return; /* table crowded: this thread gets no holder links */
-	id_store(e->trace, trace_id);
+	ots_words_store(e->trace, trace_id);
 	atomic_store_explicit(&e->self, (uintptr_t)self, memory_order_relaxed);
 	atomic_store_explicit(&e->cancel_ns, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->start_ns, 0, memory_order_relaxed);
@@ -265,7 +248,7 @@ size_t ots_threads_waits(ots_wait_info_t *out, size_t max)
 		o->site = atomic_load_explicit(&e->wsite, memory_order_relaxed);
 		o->t0 = atomic_load_explicit(&e->wt0, memory_order_relaxed);
 		o->span = atomic_load_explicit(&e->span, memory_order_relaxed);
-		id_load(e->trace, o->trace);
+		ots_words_load(e->trace, o->trace);
 		atomic_thread_fence(memory_order_acquire);
 		if (o->t0 && atomic_load_explicit(&e->wseq, memory_order_relaxed) == q)
 			n++;
@@ -289,7 +272,7 @@ uint64_t ots_threads_span_of(int tid, uint8_t trace_out[16])
 		return 0;
 	uint64_t s = atomic_load_explicit(&e->span, memory_order_acquire);
 	if (s && trace_out)
-		id_load(e->trace, trace_out);
+		ots_words_load(e->trace, trace_out);
 	return s;
 }
 
@@ -324,7 +307,7 @@ void ots_threads_describe(int tid, uint64_t start_ns, uint64_t parent_span_id, u
 	atomic_store_explicit(&e->parent, parent_span_id, memory_order_relaxed);
 	atomic_store_explicit(&e->routine, routine, memory_order_relaxed);
 	atomic_store_explicit(&e->ptid, ptid, memory_order_relaxed);
-	id_store(e->link_trace, link_trace_id);
+	ots_words_store(e->link_trace, link_trace_id);
 	atomic_store_explicit(&e->link_span, link_span_id, memory_order_relaxed);
 	atomic_store_explicit(&e->start_ns, start_ns, memory_order_release);
 }
@@ -383,7 +366,7 @@ void ots_threads_end_live(uint64_t end_unix)
 		r->ptid = atomic_load_explicit(&e->ptid, memory_order_relaxed);
 		r->span_id = span;
 		r->parent_span_id = atomic_load_explicit(&e->parent, memory_order_relaxed);
-		id_load(e->trace, r->trace_id);
+		ots_words_load(e->trace, r->trace_id);
 		r->start_ns = start;
 		r->end_ns = end_unix;
 		r->obj = atomic_load_explicit(&e->routine, memory_order_relaxed);
@@ -393,7 +376,7 @@ void ots_threads_end_live(uint64_t end_unix)
 		r->link_span_id = atomic_load_explicit(&e->link_span, memory_order_relaxed);
 		if (r->link_span_id) {
 			r->flags |= OTS_RF_HAS_LINK;
-			id_load(e->link_trace, r->link_trace_id);
+			ots_words_load(e->link_trace, r->link_trace_id);
 		}
 		task_name(tid, r->name);
 		ots_pool_commit();
